@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bcos",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bcos", targets: ["bcos"]),
+        .library(name: "BcosEngine", targets: ["BcosEngine"]),
+        .library(name: "BcosData", targets: ["BcosData"]),
+        .library(name: "BcosExplain", targets: ["BcosExplain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .target(name: "BcosEngine", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "BcosData", dependencies: ["CPNG"]),
+        .target(name: "BcosExplain", dependencies: ["BcosEngine"]),
+        .executableTarget(name: "bcos", dependencies: [
+            "BcosEngine", "BcosData", "BcosExplain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "BcosTestSupport", dependencies: ["BcosEngine"], path: "Tests/BcosTestSupport"),
+        .testTarget(name: "BcosEngineTests", dependencies: ["BcosEngine", "BcosTestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "BcosDataTests", dependencies: ["BcosData"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "BcosExplainTests", dependencies: ["BcosExplain", "BcosEngine", "BcosTestSupport"]),
+        .testTarget(name: "BcosCLITests", dependencies: ["BcosEngine", "BcosData", "BcosTestSupport"]),
+    ]
+)

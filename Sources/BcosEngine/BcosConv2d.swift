@@ -1,0 +1,185 @@
+import Foundation
+import Foundation
+
+/// What a B-cos convolution remembers from its forward pass for the explanation backward.
+public struct BcosConvCache: Sendable {
+    /// The dynamic factor that multiplies the selected linear response, including `1/scale`:
+    /// `out = factor * lin`. `[N, C_out, oh, ow]`.
+    public var factor: [Float]
+    /// Index (0..<M) of the MaxOut branch that won at every output; empty when `M == 1`. `[N, C_out, oh, ow]`.
+    public var branch: [UInt8]
+    /// Input spatial size (needed to size the input gradient).
+    public var inputH: Int
+    public var inputW: Int
+}
+
+/// A B-cos convolution (BCOS_REFERENCE §1): unit-norm weights, MaxOut over consecutive channel groups,
+/// the dynamic scale `|cos|^(B-1)` (or `|lin|/||x||` for B = 2), and the v1 output divisor `scale`.
+public struct BcosConv2d: Sendable {
+    /// Geometry of the underlying plain convolution, whose output has `outChannels * maxOut` channels.
+    public let conv: ConvShape
+    /// MaxOut group size M (1 = no MaxOut).
+    public let maxOut: Int
+    /// The B-cos exponent B (> 0; 1 makes the layer linear).
+    public let b: Float
+    /// v1 divisor applied to every output (1 for v2 layers).
+    public let scale: Float
+    /// Raw weights as stored in the checkpoint, `[C_out * M, C_in / groups, kh, kw]`.
+    public private(set) var weight: Tensor
+    /// The same weights with every output row scaled to unit L2 norm (computed once, when set).
+    public private(set) var normalizedWeight: [Float]
+
+    /// Channels after MaxOut.
+    public var outChannels: Int { conv.outChannels / maxOut }
+
+    /// - Parameters:
+    ///   - inChannels, outChannels: channels in and out (after MaxOut).
+    ///   - weight: raw weights `[outChannels * maxOut, inChannels / groups, k, k]`; rows must have non-zero norm.
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
+                maxOut: Int = 1, b: Float = 2, scale: Float = 1, weight: Tensor) {
+        precondition(maxOut >= 1 && b > 0 && scale != 0, "bad B-cos parameters M=\(maxOut) B=\(b) scale=\(scale)")
+        self.conv = ConvShape(inChannels: inChannels, outChannels: outChannels * maxOut, kernel: kernel,
+                              stride: stride, padding: padding, groups: groups)
+        self.maxOut = maxOut
+        self.b = b
+        self.scale = scale
+        precondition(weight.shape == conv.weightShape, "weight shape \(weight.shape), expected \(conv.weightShape)")
+        self.weight = weight
+        self.normalizedWeight = BcosConv2d.normalizeRows(weight.data, rows: conv.outChannels)
+    }
+
+    /// Replaces the raw weights (same shape) and renormalises.
+    public mutating func setWeight(_ w: Tensor) {
+        precondition(w.shape == conv.weightShape, "weight shape \(w.shape), expected \(conv.weightShape)")
+        weight = w
+        normalizedWeight = BcosConv2d.normalizeRows(w.data, rows: conv.outChannels)
+    }
+
+    /// Index of the first output row whose weights have zero norm, if any.
+    public static func zeroNormRow(_ w: Tensor) -> Int? {
+        let rows = w.shape[0], k = w.count / max(1, rows)
+        for r in 0..<rows where !(0..<k).contains(where: { w.data[r * k + $0] != 0 }) { return r }
+        return nil
+    }
+
+    static func normalizeRows(_ w: [Float], rows: Int) -> [Float] {
+        let k = w.count / rows
+        var out = w
+        for r in 0..<rows {
+            var ss = 0.0
+            for i in 0..<k { ss += Double(w[r * k + i]) * Double(w[r * k + i]) }
+            let inv = Float(1 / ss.squareRoot())
+            for i in 0..<k { out[r * k + i] = w[r * k + i] * inv }
+        }
+        return out
+    }
+
+    /// Output spatial size for an `h x w` input.
+    public func outputSize(_ h: Int, _ w: Int) -> (h: Int, w: Int) { conv.outputSize(h, w) }
+
+    /// Forward pass on `x` `[N, C_in, H, W]`, giving `[N, C_out, oh, ow]`.
+    ///
+    /// - Parameters:
+    ///   - record: keep what the explanation backward needs.
+    ///   - frozen: reuse the MaxOut branches and dynamic factors of an earlier pass (the layer is then exactly
+    ///     linear in `x`: the map whose gradient the explanation backward computes).
+    public func forward(_ x: Tensor, record: Bool, frozen: BcosConvCache? = nil) -> (Tensor, BcosConvCache?) {
+        let raw = ConvKernels.forward(x, weight: normalizedWeight, shape: conv)
+        let n = raw.shape[0], oh = raw.shape[2], ow = raw.shape[3], p = oh * ow
+        let co = outChannels, m = maxOut
+        var out = Tensor(shape: [n, co, oh, ow])
+        var factor = [Float]()
+        var branch = [UInt8]()
+        if let frozen {
+            precondition(frozen.factor.count == out.count, "frozen cache does not match input shape \(x.shape)")
+            raw.data.withUnsafeBufferPointer { rb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                for nc in 0..<(n * co) {
+                    let base = rb.baseAddress! + (nc / co * co * m + nc % co * m) * p
+                    for i in 0..<p {
+                        let j = nc * p + i
+                        let sel = m > 1 ? Int(frozen.branch[j]) : 0
+                        ob[j] = base[sel * p + i] * frozen.factor[j]
+                    }
+                }
+            }}
+            return (out, nil)
+        }
+        let needNorm = b != 1
+        let norms = needNorm ? ConvKernels.patchSquaredNorms(x, shape: conv) : Tensor(shape: [0])
+        let groups = conv.groups, perGroup = co / groups
+        if record {
+            factor = [Float](repeating: 0, count: out.count)
+            if m > 1 { branch = [UInt8](repeating: 0, count: out.count) }
+        }
+        let bExp = b, invScale = 1 / scale
+        raw.data.withUnsafeBufferPointer { rb in
+        norms.data.withUnsafeBufferPointer { nb in
+        out.data.withUnsafeMutableBufferPointer { ob in
+        factor.withUnsafeMutableBufferPointer { fb in
+        branch.withUnsafeMutableBufferPointer { bb in
+            let rp = SharedReadPointer(rb.baseAddress!), op = SharedPointer(ob.baseAddress!)
+            let np = nb.baseAddress.map { SharedReadPointer($0) }
+            // Empty arrays may still have a base address: decide by what was allocated, not by the pointer.
+            let fp = record ? fb.baseAddress.map { SharedPointer($0) } : nil
+            let bp = record && m > 1 ? bb.baseAddress.map { SharedPointer($0) } : nil
+            parallelFor(n * co, grain: p * (m + 8)) { nc in
+                let img = nc / co, c = nc % co
+                let base = rp.base + (img * co * m + c * m) * p
+                let normRow = np.map { $0.base + (img * groups + c / perGroup) * p }
+                for i in 0..<p {
+                    var lin = base[i]
+                    var sel = 0
+                    if m > 1 {
+                        for k in 1..<m where base[k * p + i] > lin {
+                            lin = base[k * p + i]
+                            sel = k
+                        }
+                    }
+                    var f: Float
+                    if bExp == 1 {
+                        f = invScale
+                    } else {
+                        let norm = (normRow![i] + 1e-6).squareRoot()
+                        if bExp == 2 {
+                            f = abs(lin) / norm * invScale
+                        } else {
+                            f = powf(abs(lin / norm) + 1e-6, bExp - 1) * invScale
+                        }
+                    }
+                    let j = nc * p + i
+                    op.base[j] = lin * f
+                    if let fp { fp.base[j] = f }
+                    if let bp { bp.base[j] = UInt8(sel) }
+                }
+            }
+        }}}}}
+        let cache = record ? BcosConvCache(factor: factor, branch: branch, inputH: x.shape[2], inputW: x.shape[3]) : nil
+        return (out, cache)
+    }
+
+    /// Explanation-mode backward: the dynamic factor and the MaxOut selection are constants, so the layer is
+    /// the linear map `x -> factor * (ŵ_sel · x)` and this returns its transpose applied to `gradOut`.
+    ///
+    /// - Parameters:
+    ///   - gradOut: `[N, C_out, oh, ow]`.
+    /// - Returns: gradient with respect to the input, `[N, C_in, H, W]`.
+    public func backwardExplain(_ gradOut: Tensor, cache: BcosConvCache) -> Tensor {
+        let n = gradOut.shape[0], co = outChannels, m = maxOut
+        let oh = gradOut.shape[2], ow = gradOut.shape[3], p = oh * ow
+        var gRaw = Tensor(shape: [n, co * m, oh, ow])
+        gradOut.data.withUnsafeBufferPointer { gb in
+        gRaw.data.withUnsafeMutableBufferPointer { rb in
+            for nc in 0..<(n * co) {
+                let base = rb.baseAddress! + (nc / co * co * m + nc % co * m) * p
+                for i in 0..<p {
+                    let j = nc * p + i
+                    let sel = m > 1 ? Int(cache.branch[j]) : 0
+                    base[sel * p + i] = gb[j] * cache.factor[j]
+                }
+            }
+        }}
+        return ConvKernels.backwardInput(gRaw, weight: normalizedWeight, shape: conv,
+                                         inputH: cache.inputH, inputW: cache.inputW)
+    }
+}

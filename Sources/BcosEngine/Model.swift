@@ -1,0 +1,147 @@
+import Foundation
+
+/// A B-cos model: its configuration, its network and its class names.
+public struct BcosModel: Sendable {
+    /// The metadata key under which the configuration JSON is stored.
+    public static let configKey = "bcos.config"
+
+    public let config: ModelConfig
+    public private(set) var network: Network
+
+    /// Class names, `config.numClasses` of them.
+    public var classes: [String] { config.classes }
+    /// Constant added to every logit (excluded from completeness sums).
+    public var logitBias: Float { Float(config.logitBias) }
+
+    /// Builds a model from a config and a state dict; validates keys, shapes and values.
+    ///
+    /// - Parameters:
+    ///   - weights: tensors by official state-dict key.
+    ///   - source: file name used in error messages.
+    public init(config: ModelConfig, weights: [String: Tensor], source: String) throws {
+        try config.validate("model '\(source)'")
+        let expected = Architectures.parameterShapes(config)
+        for (key, shape) in expected {
+            guard let t = weights[key] else {
+                throw BcosError("model '\(source)': missing tensor '\(key)' (shape \(shape)) required by arch \(config.arch)")
+            }
+            guard t.shape == shape else {
+                throw BcosError("model '\(source)': tensor '\(key)' has shape \(t.shape) but the config implies \(shape)")
+            }
+            guard t.data.allSatisfy(\.isFinite) else {
+                throw BcosError("model '\(source)': tensor '\(key)' contains NaN or infinite values")
+            }
+            if let row = BcosConv2d.zeroNormRow(t) {
+                throw BcosError("model '\(source)': tensor '\(key)' row \(row) is all zeros; B-cos weights need non-zero norm")
+            }
+        }
+        let known = Set(expected.map(\.key))
+        if let extra = weights.keys.sorted().first(where: { !known.contains($0) }) {
+            throw BcosError("model '\(source)': unexpected tensor '\(extra)' for arch \(config.arch) with this config")
+        }
+        self.config = config
+        self.network = Architectures.build(config, params: weights)
+    }
+
+    /// Loads a model file (safetensors with `bcos.config` metadata).
+    public static func load(_ path: String) throws -> BcosModel {
+        let contents = try Safetensors.load(path)
+        guard let json = contents.metadata[configKey] else {
+            throw BcosError("model '\(path)' has no '\(configKey)' metadata; see README 'Model format'")
+        }
+        let cfg = try ModelConfig.parse(json: json, source: path)
+        var weights = [String: Tensor]()
+        for (name, t) in contents.tensors { weights[name] = t }
+        return try BcosModel(config: cfg, weights: weights, source: path)
+    }
+
+    /// A model with PyTorch's default conv initialisation (uniform in ±1/sqrt(fan_in)), seeded.
+    public static func random(config: ModelConfig, seed: UInt64) throws -> BcosModel {
+        var rng = SplitMix64(seed: seed)
+        var weights = [String: Tensor]()
+        for (key, shape) in Architectures.parameterShapes(config) {
+            let fanIn = shape.dropFirst().reduce(1, *)
+            let bound = 1 / Float(fanIn).squareRoot()
+            let data = (0..<shape.reduce(1, *)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
+            weights[key] = Tensor(shape: shape, data: data)
+        }
+        return try BcosModel(config: config, weights: weights, source: "random init")
+    }
+
+    /// Raw weights by official state-dict key, in network order.
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        let order = Architectures.parameterShapes(config).map(\.key)
+        var byName = [String: Tensor]()
+        for node in network.nodes {
+            if case .bcosConv(let c) = node.op { byName["\(node.name).linear.weight"] = c.weight }
+        }
+        return order.compactMap { k in byName[k].map { (k, $0) } }
+    }
+
+    /// Writes the model as safetensors with its config in the metadata.
+    public func save(to path: String, overwrite: Bool = false) throws {
+        try Safetensors.save(stateDict(), metadata: [BcosModel.configKey: config.json()], to: path, overwrite: overwrite)
+    }
+
+    /// Encodes planar images `[N, imageChannels, H, W]` with values in [0, 1] as the network input
+    /// (`[x, 1 - x]` when the model uses AddInverse).
+    public func encode(_ images: Tensor) -> Tensor {
+        precondition(images.shape.count == 4 && images.shape[1] == config.imageChannels,
+                     "encode expects [N, \(config.imageChannels), H, W], got \(images.shape)")
+        guard config.addInverse else { return images }
+        let n = images.shape[0], per = images.count / max(1, n)
+        var out = Tensor(shape: [n, 2 * config.imageChannels, images.shape[2], images.shape[3]])
+        for i in 0..<n {
+            for j in 0..<per {
+                let v = images.data[i * per + j]
+                out.data[i * 2 * per + j] = v
+                out.data[i * 2 * per + per + j] = 1 - v
+            }
+        }
+        return out
+    }
+
+    /// Logits `[N, K]` for encoded inputs `[N, C, H, W]`.
+    public func logits(_ x: Tensor) -> Tensor { network.forward(x).output }
+
+    /// The node index of a layer a user named: its name (`5`, `logits`) or its position in `bcos info`.
+    public func layerIndex(_ name: String) throws -> Int {
+        if let i = network.index(of: name), i > 0 { return i }
+        let trimmed = name.hasSuffix(".linear") ? String(name.dropLast(7)) : name
+        if let i = network.index(of: trimmed), i > 0 { return i }
+        let names = network.nodes.dropFirst().map(\.name)
+        let shown = names.count > 12 ? names.prefix(12).joined(separator: ", ") + ", ..." : names.joined(separator: ", ")
+        throw BcosError("unknown layer '\(name)'; layers are: \(shown) (see `bcos info`)")
+    }
+
+    /// The class index for a name or number typed by a user.
+    public func classIndex(_ s: String) throws -> Int {
+        if let i = classes.firstIndex(where: { $0.caseInsensitiveCompare(s) == .orderedSame }) { return i }
+        if let i = Int(s) {
+            guard i >= 0 && i < config.numClasses else {
+                throw BcosError("class index \(i) is out of range; this model has classes 0...\(config.numClasses - 1)")
+            }
+            return i
+        }
+        let shown = classes.prefix(10).joined(separator: ", ") + (classes.count > 10 ? ", ..." : "")
+        throw BcosError("unknown class '\(s)'; classes are: \(shown)")
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) so that initialisations are reproducible everywhere.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// The architecture description stored as JSON under `bcos.config` in a model file's metadata.
+///
+/// Every key is documented in the README ("Model format"). Unknown keys are refused so that a typo
+/// cannot silently give a different network.
+public struct ModelConfig: Sendable, Equatable {
+    /// Architecture name; `v1_9layer` is the CIFAR-10 network of the v1 paper.
+    public var arch: String
+    public var numClasses: Int
+    /// Image channels before encoding: 3 (RGB) or 1 (grayscale).
+    public var imageChannels: Int
+    /// Encode `x` as `[x, 1 - x]` (AddInverse), doubling the channels.
+    public var addInverse: Bool
+    /// Image size the model was trained on, `[H, W]`.
+    public var imageSize: [Int]
+    /// Output channels of the hidden B-cos convolutions (the classifier has `numClasses`).
+    public var widths: [Int]
+    public var kernelSizes: [Int]
+    public var strides: [Int]
+    public var paddings: [Int]
+    public var b: Double
+    public var maxOut: Int
+    /// v1 fixed output divisor for every layer (1 = none); see also `scaleFactor`.
+    public var scale: Double
+    /// v1 per-layer divisor `k * sqrt(C_in) / scaleFactor` instead of a fixed `scale`.
+    public var scaleFactor: Double?
+    public var logitTemperature: Double
+    public var logitBias: Double
+    public var classes: [String]
+
+    /// Channels of the encoded network input.
+    public var inputChannels: Int { imageChannels * (addInverse ? 2 : 1) }
+
+    public static let supportedArchs = ["v1_9layer"]
+    public static let v1Widths = [64, 64, 128, 128, 128, 256, 256, 256]
+    public static let v1Kernels = [3, 3, 3, 3, 3, 3, 3, 3, 1]
+    public static let v1Strides = [1, 1, 2, 1, 1, 2, 1, 1, 1]
+    public static let v1Paddings = [1, 1, 1, 1, 1, 1, 1, 1, 0]
+    static let knownKeys: Set<String> = [
+        "arch", "num_classes", "image_channels", "add_inverse", "image_size", "widths", "kernel_sizes",
+        "strides", "paddings", "b", "max_out", "scale", "scale_factor", "logit_temperature", "logit_bias", "classes",
+    ]
+
+    /// A v1 9-layer configuration with the paper's defaults for everything not given.
+    public init(arch: String = "v1_9layer", numClasses: Int = 10, imageChannels: Int = 3, addInverse: Bool = true,
+                imageSize: [Int] = [32, 32], widths: [Int] = ModelConfig.v1Widths,
+                kernelSizes: [Int] = ModelConfig.v1Kernels, strides: [Int] = ModelConfig.v1Strides,
+                paddings: [Int] = ModelConfig.v1Paddings, b: Double = 2, maxOut: Int = 2, scale: Double = 1,
+                scaleFactor: Double? = nil, logitTemperature: Double = 1, logitBias: Double = 0, classes: [String]? = nil) {
+        self.arch = arch
+        self.numClasses = numClasses
+        self.imageChannels = imageChannels
+        self.addInverse = addInverse
+        self.imageSize = imageSize
+        self.widths = widths
+        self.kernelSizes = kernelSizes
+        self.strides = strides
+        self.paddings = paddings
+        self.b = b
+        self.maxOut = maxOut
+        self.scale = scale
+        self.scaleFactor = scaleFactor
+        self.logitTemperature = logitTemperature
+        self.logitBias = logitBias
+        self.classes = classes ?? (0..<numClasses).map(String.init)
+    }
+
+    /// Parses and validates the JSON text of `bcos.config`; `source` names the file in error messages.
+    public static func parse(json text: String, source: String) throws -> ModelConfig {
+        let ctx = "model '\(source)'"
+        guard let any = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let obj = any as? [String: Any] else {
+            throw BcosError("\(ctx): 'bcos.config' is not a JSON object; see README 'Model format'")
+        }
+        if let unknown = obj.keys.sorted().first(where: { !knownKeys.contains($0) }) {
+            throw BcosError("\(ctx): unknown config key '\(unknown)' in 'bcos.config'; see README 'Model format' for the keys")
+        }
+        func required<T>(_ key: String, _ get: (Any) -> T?) throws -> T {
+            guard let v = obj[key] else {
+                throw BcosError("\(ctx): config key '\(key)' is missing from 'bcos.config'; see README 'Model format'")
+            }
+            guard let t = get(v) else { throw BcosError("\(ctx): config key '\(key)' has an invalid value \(v)") }
+            return t
+        }
+        func optional<T>(_ key: String, _ def: T, _ get: (Any) -> T?) throws -> T {
+            obj[key] == nil ? def : try required(key, get)
+        }
+        // JSONSerialization hands back NSNumber for numbers and booleans alike; booleans have objCType "c".
+        let isBool: (Any) -> Bool = { v in (v as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false }
+        let int: (Any) -> Int? = { v in
+            if isBool(v) { return nil }
+            if let i = v as? Int { return i }
+            if let d = v as? Double, d == d.rounded(), abs(d) < 1e9 { return Int(d) }
+            return nil
+        }
+        let double: (Any) -> Double? = { v in
+            if !isBool(v), let d = v as? Double, d.isFinite { return d }
+            return nil
+        }
+        let ints: (Any) -> [Int]? = { v in
+            guard let a = v as? [Any] else { return nil }
+            let r = a.compactMap(int)
+            return r.count == a.count ? r : nil
+        }
+        let bool: (Any) -> Bool? = { v in isBool(v) ? v as? Bool : nil }
+
+        let arch = try required("arch") { $0 as? String }
+        guard supportedArchs.contains(arch) else {
+            throw BcosError("\(ctx): unknown arch '\(arch)'; supported: \(supportedArchs.joined(separator: ", "))")
+        }
+        var cfg = ModelConfig(arch: arch)
+        cfg.numClasses = try required("num_classes", int)
+        cfg.b = try required("b", double)
+        cfg.maxOut = try required("max_out", int)
+        cfg.logitTemperature = try required("logit_temperature", double)
+        cfg.logitBias = try required("logit_bias", double)
+        cfg.imageChannels = try optional("image_channels", 3, int)
+        cfg.addInverse = try optional("add_inverse", true, bool)
+        cfg.imageSize = try optional("image_size", [32, 32], ints)
+        cfg.widths = try optional("widths", v1Widths, ints)
+        let defaultsApply = cfg.widths.count == v1Widths.count
+        func layerList(_ key: String, _ def: [Int]) throws -> [Int] {
+            if obj[key] == nil && !defaultsApply {
+                throw BcosError("\(ctx): config key '\(key)' is required when 'widths' has \(cfg.widths.count) entries")
+            }
+            return try optional(key, def, ints)
+        }
+        cfg.kernelSizes = try layerList("kernel_sizes", v1Kernels)
+        cfg.strides = try layerList("strides", v1Strides)
+        cfg.paddings = try layerList("paddings", v1Paddings)
+        cfg.scale = try optional("scale", 1, double)
+        if obj["scale_factor"] != nil {
+            if obj["scale"] != nil {
+                throw BcosError("\(ctx): give either 'scale' or 'scale_factor' in 'bcos.config', not both")
+            }
+            cfg.scaleFactor = try required("scale_factor", double)
+        }
+        cfg.classes = try optional("classes", (0..<max(0, cfg.numClasses)).map(String.init)) { v in
+            guard let a = v as? [Any] else { return nil }
+            let s = a.compactMap { $0 as? String }
+            return s.count == a.count ? s : nil
+        }
+        try cfg.validate(ctx)
+        return cfg
+    }
+
+    /// Checks ranges and consistency; throws a message prefixed with `ctx`.
+    public func validate(_ ctx: String) throws {
+        func bad(_ m: String) -> BcosError { BcosError("\(ctx): \(m) in 'bcos.config'") }
+        guard numClasses >= 1 else { throw bad("'num_classes' must be at least 1") }
+        guard b > 0 else { throw bad("'b' must be > 0 (got \(b))") }
+        guard (1...255).contains(maxOut) else { throw bad("'max_out' must be between 1 and 255 (got \(maxOut))") }
+        guard logitTemperature != 0 else { throw bad("'logit_temperature' must not be 0") }
+        guard scale != 0, scaleFactor.map({ $0 != 0 }) ?? true else { throw bad("'scale' / 'scale_factor' must not be 0") }
+        guard imageChannels == 1 || imageChannels == 3 else { throw bad("'image_channels' must be 1 or 3") }
+        guard imageSize.count == 2, imageSize.allSatisfy({ $0 >= 1 && $0 <= 8192 }) else {
+            throw bad("'image_size' must be [H, W] with sizes in 1...8192")
+        }
+        guard !widths.isEmpty, widths.allSatisfy({ $0 >= 1 && $0 <= 65536 }) else {
+            throw bad("'widths' must be a non-empty list of positive channel counts")
+        }
+        let layers = widths.count + 1
+        for (key, list) in [("kernel_sizes", kernelSizes), ("strides", strides), ("paddings", paddings)] {
+            guard list.count == layers else {
+                throw bad("'\(key)' has \(list.count) entries but 'widths' implies \(layers) layers")
+            }
+        }
+        guard kernelSizes.allSatisfy({ $0 >= 1 && $0 <= 64 }), strides.allSatisfy({ $0 >= 1 }),
+              paddings.allSatisfy({ $0 >= 0 }) else {
+            throw bad("kernel sizes and strides must be >= 1 and paddings >= 0")
+        }
+        guard classes.count == numClasses else {
+            throw bad("'classes' has \(classes.count) names but 'num_classes' is \(numClasses)")
+        }
+    }
+
+    /// The JSON text stored under `bcos.config` (sorted keys).
+    public func json() -> String {
+        var obj: [String: Any] = [
+            "arch": arch, "num_classes": numClasses, "image_channels": imageChannels, "add_inverse": addInverse,
+            "image_size": imageSize, "widths": widths, "kernel_sizes": kernelSizes, "strides": strides,
+            "paddings": paddings, "b": b, "max_out": maxOut, "logit_temperature": logitTemperature,
+            "logit_bias": logitBias, "classes": classes,
+        ]
+        if let scaleFactor { obj["scale_factor"] = scaleFactor } else { obj["scale"] = scale }
+        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import BcosEngine
+import Foundation
+
+/// `bcos bench`: explain latency, forward throughput, per-layer GFLOP/s and the B-cos overhead.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark the engine on the full-width v1 CIFAR-10 net (random weights) or on --model.",
+        discussion: """
+        Reference numbers (official PyTorch code on the same 2-core machine, BCOS_REFERENCE §8 and \
+        tools/bench_torch.py): explain one 32x32 image ~98 ms, forward 79 img/s at batch 64.
+        """)
+
+    @Option(name: .long, help: "Model to benchmark (default: full-width v1 9-layer net, B=2, M=2, random weights).")
+    var model: String?
+
+    @Option(name: .long, help: "Batch size for the forward throughput and the per-layer table.")
+    var batch: Int = 64
+
+    @Option(name: .long, help: "Timed repetitions per measurement (median is reported).")
+    var repeats: Int = 10
+
+    @Option(name: .long, help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Few repetitions, for a smoke test.")
+    var quick = false
+
+    @Option(name: .long, help: "PyTorch explain latency in ms to compare against.")
+    var torchExplainMs: Double = 98
+
+    @Option(name: .long, help: "PyTorch forward throughput in img/s to compare against.")
+    var torchForward: Double = 79
+
+    func run() throws {
+        guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") }
+        guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
+        let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        Benchmark.setThreads(n)
+        let m: BcosModel
+        if let model {
+            m = try BcosModel.load(model)
+        } else {
+            m = try BcosModel.random(config: ModelConfig(b: 2, maxOut: 2, scale: 0.0562341, logitTemperature: 100,
+                                                         logitBias: -2.197225), seed: 1)
+        }
+        let reps = quick ? 2 : repeats
+        let cfg = m.config
+        let (h, w) = (cfg.imageSize[0], cfg.imageSize[1])
+        var rng = SplitMix64(seed: 3)
+        let one = m.encode(Tensor(shape: [1, cfg.imageChannels, h, w],
+                                  data: (0..<(cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
+        let many = m.encode(Tensor(shape: [batch, cfg.imageChannels, h, w],
+                                   data: (0..<(batch * cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
+        print("bcos bench: \(model ?? "v1_9layer full width, B=2, M=2, random weights"), \(w)x\(h), \(n) threads")
+        let explain = Benchmark.median(repeats: quick ? 3 : max(reps, 20), warmup: 2) {
+            _ = try? m.explain(one, target: .predicted)
+        }
+        let forward = Benchmark.median(repeats: reps, warmup: 1) { _ = m.logits(many) }
+        let ips = Double(batch) / forward
+        print("")
+        print(String(format: "explain (batch 1):       %8.2f ms    PyTorch %.0f ms -> %.2fx faster", explain * 1e3,
+                     torchExplainMs, torchExplainMs / (explain * 1e3)))
+        print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
+                     torchForward, ips / torchForward))
+        print("")
+        print("per conv layer at batch \(batch): GFLOP/s of the B-cos layer, a plain conv of the same shapes, and a bare sgemm")
+        print("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
+        let rows = Benchmark.convLayers(m, batch: batch, repeats: reps)
+        var totB = 0.0, totC = 0.0
+        for r in rows {
+            totB += r.bcosSeconds
+            totC += r.convSeconds
+            print(String(format: "%-6@ %-44@ %6.2f %9.2f %8.1f %8.2f %8.1f %14.1f %8.1f%%", r.layer as NSString,
+                         r.shape as NSString, r.flops / 1e9, r.bcosSeconds * 1e3, r.flops / r.bcosSeconds / 1e9,
+                         r.convSeconds * 1e3, r.flops / r.convSeconds / 1e9, r.flops / r.gemmSeconds / 1e9,
+                         (r.bcosSeconds / r.convSeconds - 1) * 100))
+        }
+        print(String(format: "all conv layers: B-cos %.1f ms, plain conv %.1f ms -> B-cos overhead %.1f%%",
+                     totB * 1e3, totC * 1e3, (totB / totC - 1) * 100))
+    }
+}

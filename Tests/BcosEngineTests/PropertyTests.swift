@@ -1,0 +1,113 @@
+import BcosEngine
+import BcosTestSupport
+import XCTest
+
+/// Properties of explanation mode that cannot hold by accident: W(x) is the gradient of the network with its
+/// dynamic factors frozen at x (checked by finite differences and by exact linearity), and contributions sum
+/// to the explained value.
+final class PropertyTests: XCTestCase {
+    func smallModel(b: Double, maxOut: Int, gray: Bool = false, seed: UInt64 = 1) throws -> BcosModel {
+        let cfg = ModelConfig(numClasses: 5, imageChannels: gray ? 1 : 3, imageSize: [12, 10],
+                              widths: [6, 6, 8, 8, 8, 10, 10, 10], b: b, maxOut: maxOut,
+                              scale: 0.5, logitTemperature: 0.1, logitBias: -1.386)
+        return try BcosModel.random(config: cfg, seed: seed)
+    }
+
+    /// The frozen network is exactly linear: f_frozen(x') - bias = Σ W(x) · x' for any x'.
+    func testFrozenNetworkIsTheLinearMapW() throws {
+        for (b, m) in [(1.0, 1), (1.5, 2), (2.0, 2), (2.5, 1)] {
+            let model = try smallModel(b: b, maxOut: m)
+            let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 5))
+            let trace = model.network.forward(x, record: true)
+            for k in 0..<5 {
+                let e = try model.explain(x, target: .logit(k))
+                for s in 0..<3 {
+                    let other = TestSupport.random(x.shape, seed: 100 + UInt64(s))
+                    let frozen = model.network.forward(other, frozen: trace).output.data[k] - model.logitBias
+                    var dot = 0.0
+                    for i in 0..<other.count { dot += Double(other.data[i]) * Double(e.weights.data[i]) }
+                    XCTAssertEqual(Double(frozen), dot, accuracy: 1e-4 * max(1, abs(dot)), "B=\(b) M=\(m) class \(k)")
+                }
+            }
+        }
+    }
+
+    /// Central finite differences of the frozen network agree with W(x) coordinate by coordinate.
+    func testFiniteDifferencesOfFrozenNetwork() throws {
+        let model = try smallModel(b: 2, maxOut: 2, seed: 9)
+        let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 6))
+        let trace = model.network.forward(x, record: true)
+        let e = try model.explain(x, target: .logit(2))
+        var rng = SplitMix64(seed: 4)
+        let eps: Float = 0.05
+        for _ in 0..<40 {
+            let i = Int(rng.next() % UInt64(x.count))
+            var plus = x, minus = x
+            plus.data[i] += eps
+            minus.data[i] -= eps
+            let fp = Double(model.network.forward(plus, frozen: trace).output.data[2])
+            let fm = Double(model.network.forward(minus, frozen: trace).output.data[2])
+            let fd = (fp - fm) / (2 * Double(eps))
+            XCTAssertEqual(fd, Double(e.weights.data[i]), accuracy: 2e-3 * max(1, abs(fd)), "coordinate \(i)")
+        }
+    }
+
+    /// At B = 1 nothing is dynamic but MaxOut, so W(x) is also the true gradient: finite differences of the
+    /// unfrozen network agree (away from MaxOut ties).
+    func testB1ExplanationIsTheGradient() throws {
+        let model = try smallModel(b: 1, maxOut: 1, seed: 3)
+        let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 8))
+        let e = try model.explain(x, target: .logit(1))
+        for i in stride(from: 0, to: x.count, by: 37) {
+            var plus = x, minus = x
+            plus.data[i] += 0.05
+            minus.data[i] -= 0.05
+            let fd = (Double(model.logits(plus).data[1]) - Double(model.logits(minus).data[1])) / 0.1
+            XCTAssertEqual(fd, Double(e.weights.data[i]), accuracy: 2e-3 * max(1, abs(fd)))
+        }
+    }
+
+    func testCompletenessForEveryTargetKind() throws {
+        for gray in [false, true] {
+            let model = try smallModel(b: 2, maxOut: 2, gray: gray, seed: 11)
+            let x = model.encode(TestSupport.random([1, gray ? 1 : 3, 12, 10], seed: 12))
+            let targets: [ExplanationTarget] = [
+                .predicted, .logit(4), .topTwoDelta, .difference(0, 3),
+                .neuron(layer: "0", channel: 1, position: .max), .neuron(layer: "5", channel: 3, position: .sum),
+                .neuron(layer: "7", channel: 0, position: .at(y: 1, x: 2)),
+            ]
+            for t in targets {
+                let e = try model.explain(x, target: t)
+                let mass = e.contributions.data.reduce(0.0) { $0 + abs(Double($1)) }
+                XCTAssertLessThan(e.completenessError, 1e-5 * max(1, mass), "\(t) gray=\(gray)")
+            }
+            let delta = try model.explain(x, target: .topTwoDelta)
+            guard case .difference(let a, let b) = delta.target else { return XCTFail("top-2 delta did not resolve") }
+            let wa = try model.explain(x, target: .logit(a)).weights.data
+            let wb = try model.explain(x, target: .logit(b)).weights.data
+            XCTAssertNil(TestSupport.compare(delta.weights.data, zip(wa, wb).map { $0 - $1 }), "Δ map = W_a - W_b")
+        }
+    }
+
+    func testNeuronExplanationStartsAtTheLargestActivation() throws {
+        let model = try smallModel(b: 2, maxOut: 2)
+        let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 2))
+        let e = try model.explain(x, target: .neuron(layer: "3", channel: 2, position: .max))
+        guard case .neuron(_, _, .at(let y, let xx)) = e.target else { return XCTFail("position not resolved") }
+        let act = model.network.forward(x, record: true).outputs[try model.layerIndex("3")]!
+        let h = act.shape[2], w = act.shape[3]
+        let plane = Array(act.data[(2 * h * w)..<(3 * h * w)])
+        XCTAssertEqual(plane[y * w + xx], plane.max()!)
+        XCTAssertEqual(e.explainedValue, Double(abs(plane.max()!)), accuracy: 1e-6 * max(1, e.explainedValue))
+    }
+
+    func testBatchedForwardEqualsPerImageForward() throws {
+        let model = try smallModel(b: 1.5, maxOut: 2)
+        let batch = model.encode(TestSupport.random([37, 3, 12, 10], seed: 3))
+        let all = model.logits(batch)
+        for n in [0, 17, 36] {
+            let one = model.logits(batch.item(n).reshaped([1] + Array(batch.shape.dropFirst())))
+            XCTAssertNil(TestSupport.compare(one.data, Array(all.data[(n * 5)..<((n + 1) * 5)]), rtol: 1e-5), "image \(n)")
+        }
+    }
+}
