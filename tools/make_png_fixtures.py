@@ -14,8 +14,8 @@ What libpng's simplified API (png_image_*, libpng 1.6.39) returns for RGBA8 outp
   colour under alpha 0 is kept, not zeroed (no premultiplication).
 - 16-bit samples: by default libpng treats 16-bit data without a gAMA/sRGB chunk as LINEAR light and converts
   it to sRGB (32768 would become 186). PNG.decode sets PNG_IMAGE_FLAG_16BIT_sRGB, so such data is taken as
-  sRGB-encoded and colour and alpha become round(v / 257) exactly (PIL keeps the high byte, v >> 8: at most
-  1 apart).
+  sRGB-encoded and colour and alpha become round(v / 257) exactly (Pillow keeps the high byte, v >> 8, of
+  16-bit RGB/RGBA: at most 1 apart).
 - a gAMA chunk is honoured: colour (not alpha) is converted from the file gamma to a screen gamma of 2.2 with a
   pure power law (rgb8_gamma10.png: gAMA 1.0, so v becomes round(255 * (v / 255) ** (1 / 2.2))).
 """
