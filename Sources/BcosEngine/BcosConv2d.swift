@@ -84,76 +84,73 @@ public struct BcosConv2d: Sendable {
     ///   - frozen: reuse the MaxOut branches and dynamic factors of an earlier pass (the layer is then exactly
     ///     linear in `x`: the map whose gradient the explanation backward computes).
     public func forward(_ x: Tensor, record: Bool, frozen: BcosConvCache? = nil) -> (Tensor, BcosConvCache?) {
-        let raw = ConvKernels.forward(x, weight: normalizedWeight, shape: conv)
-        let n = raw.shape[0], oh = raw.shape[2], ow = raw.shape[3], p = oh * ow
-        let co = outChannels, m = maxOut
+        let (oh, ow) = conv.outputSize(x.shape[2], x.shape[3])
+        let n = x.shape[0], p = oh * ow, co = outChannels, m = maxOut
         var out = Tensor(shape: [n, co, oh, ow])
-        var factor = [Float]()
-        var branch = [UInt8]()
         if let frozen {
             precondition(frozen.factor.count == out.count, "frozen cache does not match input shape \(x.shape)")
-            raw.data.withUnsafeBufferPointer { rb in
             out.data.withUnsafeMutableBufferPointer { ob in
-                for nc in 0..<(n * co) {
-                    let base = rb.baseAddress! + (nc / co * co * m + nc % co * m) * p
-                    for i in 0..<p {
-                        let j = nc * p + i
-                        let sel = m > 1 ? Int(frozen.branch[j]) : 0
-                        ob[j] = base[sel * p + i] * frozen.factor[j]
+            frozen.factor.withUnsafeBufferPointer { fb in
+            frozen.branch.withUnsafeBufferPointer { bb in
+                let op = SharedPointer(ob.baseAddress!), fp = SharedReadPointer(fb.baseAddress!)
+                let bp = bb.baseAddress.map { SharedReadPointer($0) }
+                ConvKernels.forward(x, weight: normalizedWeight, shape: conv, rowAlign: m) { img, rows, raw, ld in
+                    for c in (rows.lowerBound / m)..<(rows.upperBound / m) {
+                        let base = raw + c * m * ld, j0 = (img * co + c) * p
+                        for i in 0..<p {
+                            let sel = m > 1 ? Int(bp!.base[j0 + i]) : 0
+                            op.base[j0 + i] = base[sel * ld + i] * fp.base[j0 + i]
+                        }
                     }
                 }
-            }}
+            }}}
             return (out, nil)
         }
-        let needNorm = b != 1
-        let norms = needNorm ? ConvKernels.patchSquaredNorms(x, shape: conv) : Tensor(shape: [0])
+        let norms = b != 1 ? ConvKernels.patchSquaredNorms(x, shape: conv) : Tensor(shape: [0])
         let groups = conv.groups, perGroup = co / groups
-        if record {
-            factor = [Float](repeating: 0, count: out.count)
-            if m > 1 { branch = [UInt8](repeating: 0, count: out.count) }
-        }
+        var factor = [Float](repeating: 0, count: record ? out.count : 0)
+        var branch = [UInt8](repeating: 0, count: record && m > 1 ? out.count : 0)
         let bExp = b, invScale = 1 / scale
-        raw.data.withUnsafeBufferPointer { rb in
         norms.data.withUnsafeBufferPointer { nb in
         out.data.withUnsafeMutableBufferPointer { ob in
         factor.withUnsafeMutableBufferPointer { fb in
         branch.withUnsafeMutableBufferPointer { bb in
-            let rp = SharedReadPointer(rb.baseAddress!), op = SharedPointer(ob.baseAddress!)
+            let op = SharedPointer(ob.baseAddress!)
             let np = nb.baseAddress.map { SharedReadPointer($0) }
             // Empty arrays may still have a base address: decide by what was allocated, not by the pointer.
             let fp = record ? fb.baseAddress.map { SharedPointer($0) } : nil
             let bp = record && m > 1 ? bb.baseAddress.map { SharedPointer($0) } : nil
-            parallelFor(n * co, grain: p * (m + 8)) { nc in
-                let img = nc / co, c = nc % co
-                let base = rp.base + (img * co * m + c * m) * p
-                let normRow = np.map { $0.base + (img * groups + c / perGroup) * p }
-                for i in 0..<p {
-                    var lin = base[i]
-                    var sel = 0
-                    if m > 1 {
-                        for k in 1..<m where base[k * p + i] > lin {
-                            lin = base[k * p + i]
-                            sel = k
+            ConvKernels.forward(x, weight: normalizedWeight, shape: conv, rowAlign: m) { img, rows, raw, ld in
+                for c in (rows.lowerBound / m)..<(rows.upperBound / m) {
+                    let base = raw + c * m * ld, j0 = (img * co + c) * p
+                    let normRow = bExp == 1 ? nil : np.map { $0.base + (img * groups + c / perGroup) * p }
+                    for i in 0..<p {
+                        var lin = base[i]
+                        var sel = 0
+                        if m > 1 {
+                            for k in 1..<m where base[k * ld + i] > lin {
+                                lin = base[k * ld + i]
+                                sel = k
+                            }
                         }
-                    }
-                    var f: Float
-                    if bExp == 1 {
-                        f = invScale
-                    } else {
-                        let norm = (normRow![i] + 1e-6).squareRoot()
-                        if bExp == 2 {
-                            f = abs(lin) / norm * invScale
+                        var f: Float
+                        if bExp == 1 {
+                            f = invScale
                         } else {
-                            f = powf(abs(lin / norm) + 1e-6, bExp - 1) * invScale
+                            let norm = (normRow![i] + 1e-6).squareRoot()
+                            if bExp == 2 {
+                                f = abs(lin) / norm * invScale
+                            } else {
+                                f = powf(abs(lin / norm) + 1e-6, bExp - 1) * invScale
+                            }
                         }
+                        op.base[j0 + i] = lin * f
+                        if let fp { fp.base[j0 + i] = f }
+                        if let bp { bp.base[j0 + i] = UInt8(sel) }
                     }
-                    let j = nc * p + i
-                    op.base[j] = lin * f
-                    if let fp { fp.base[j] = f }
-                    if let bp { bp.base[j] = UInt8(sel) }
                 }
             }
-        }}}}}
+        }}}}
         let cache = record ? BcosConvCache(factor: factor, branch: branch, inputH: x.shape[2], inputW: x.shape[3]) : nil
         return (out, cache)
     }

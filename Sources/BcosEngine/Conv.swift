@@ -102,8 +102,8 @@ enum ConvKernels {
 
     /// How many images to pack side by side into one GEMM so that the matrix is wide enough to run fast.
     static func chunkSize(batch: Int, positions: Int, patch: Int) -> Int {
-        let targetColumns = 4096
-        let maxBytes = 64 << 20
+        let targetColumns = 2048
+        let maxBytes = 16 << 20
         let byWidth = max(1, (targetColumns + positions - 1) / positions)
         let byMemory = max(1, maxBytes / max(1, patch * positions * 4))
         return max(1, min(batch, byWidth, byMemory))
@@ -113,131 +113,176 @@ enum ConvKernels {
         s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.padding == 0
     }
 
+    /// Receives raw convolution output of image `n`: rows `rows` of its `[C_out, oh*ow]` block, which starts at
+    /// `raw` with row stride `ld`. Called concurrently for disjoint (image, rows) pairs.
+    typealias RawConsumer = (_ n: Int, _ rows: Range<Int>, _ raw: UnsafePointer<Float>, _ ld: Int) -> Void
+
     /// Plain convolution without bias: `y[N, C_out, oh, ow] = conv(x[N, C_in, h, w], weight[C_out, C_in/g, kh, kw])`.
     static func forward(_ x: Tensor, weight: [Float], shape s: ConvShape) -> Tensor {
+        let (oh, ow) = s.outputSize(x.shape[2], x.shape[3])
+        let p = oh * ow
+        var y = Tensor(shape: [x.shape[0], s.outChannels, oh, ow])
+        y.data.withUnsafeMutableBufferPointer { yb in
+            let yp = SharedPointer(yb.baseAddress!)
+            forward(x, weight: weight, shape: s) { n, rows, raw, ld in
+                for r in rows { (yp.base + (n * s.outChannels + r) * p).update(from: raw + r * ld, count: p) }
+            }
+        }
+        return y
+    }
+
+    /// Convolution whose output is handed, while still in cache, to `consume` instead of being stored
+    /// (B-cos layers apply MaxOut and the dynamic scale there).
+    ///
+    /// Batches of at least one image per core run one image chunk per core (im2col + single-threaded GEMM, no
+    /// synchronisation); a single image is split inside: im2col by channel, then the GEMM by rows or columns.
+    /// - Parameter rowAlign: `consume` always gets row ranges that are multiples of this (the MaxOut group size).
+    static func forward(_ x: Tensor, weight: [Float], shape s: ConvShape, rowAlign: Int = 1, consume: RawConsumer) {
         precondition(x.shape.count == 4 && x.shape[1] == s.inChannels,
                      "conv expects [N, \(s.inChannels), H, W], got \(x.shape)")
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let (oh, ow) = s.outputSize(h, w)
         precondition(oh > 0 && ow > 0, "input \(h)x\(w) too small for kernel \(s.kernelH) padding \(s.padding)")
-        let p = oh * ow
-        let g = s.groups, cg = s.inChannels / g, og = s.outChannels / g, k = s.patchSize
-        var y = Tensor(shape: [n, s.outChannels, oh, ow])
-        let chunk = chunkSize(batch: n, positions: p, patch: k)
-        let direct = isPointwise(s) && g == 1
-        var cols = [Float](repeating: 0, count: direct ? 0 : k * chunk * p)
-        var tmp = [Float](repeating: 0, count: chunk > 1 && !direct ? og * chunk * p : 0)
+        let p = oh * ow, kk = s.kernelH * s.kernelW, co = s.outChannels
+        let g = s.groups, cg = s.inChannels / g, og = co / g, k = s.patchSize
+        let direct = isPointwise(s)
+        let workers = Engine.prepared
         x.data.withUnsafeBufferPointer { xb in
         weight.withUnsafeBufferPointer { wb in
-        y.data.withUnsafeMutableBufferPointer { yb in
-        cols.withUnsafeMutableBufferPointer { cb in
-        tmp.withUnsafeMutableBufferPointer { tb in
-            let xp = SharedReadPointer(xb.baseAddress!), yp = yb.baseAddress!
-            if direct {
-                // Pointwise convolution needs no patches: one GEMM per image, straight into y.
-                for i in 0..<n {
-                    GEMM.sgemm(m: s.outChannels, n: p, k: k, a: wb.baseAddress!, lda: k,
-                               b: xp.base + i * s.inChannels * p, ldb: p,
-                               c: yp + i * s.outChannels * p, ldc: p)
+            let xp = SharedReadPointer(xb.baseAddress!), wp = SharedReadPointer(wb.baseAddress!)
+            if n >= workers && n > 1 {
+                let chunk = chunkSize(batch: (n + workers - 1) / workers, positions: p, patch: k)
+                let tasks = (n + chunk - 1) / chunk
+                parallelFor(tasks, grain: Int.max / tasks) { t in
+                    let n0 = t * chunk, nc = min(chunk, n - n0), ld = nc * p
+                    Scratch.with(direct ? 0 : k * ld) { cols in
+                    Scratch.with(co * ld) { raw in
+                        for gi in 0..<g {
+                            let wg = wp.base + gi * og * k
+                            let dst = raw + gi * og * ld
+                            if direct {
+                                for i in 0..<nc {
+                                    GEMM.sgemm(m: og, n: p, k: k, a: wg, lda: k,
+                                               b: xp.base + ((n0 + i) * s.inChannels + gi * cg) * p, ldb: p,
+                                               c: dst + i * p, ldc: ld)
+                                }
+                                continue
+                            }
+                            for i in 0..<nc {
+                                im2col(xp.base + ((n0 + i) * s.inChannels + gi * cg) * h * w, channels: cg, h: h, w: w,
+                                       shape: s, oh: oh, ow: ow, cols: cols, ld: ld, colOffset: i * p)
+                            }
+                            GEMM.sgemm(m: og, n: ld, k: k, a: wg, lda: k, b: cols, ldb: ld, c: dst, ldc: ld)
+                        }
+                        for i in 0..<nc { consume(n0 + i, 0..<co, raw + i * p, ld) }
+                    }}
                 }
                 return
             }
-            var n0 = 0
-            while n0 < n {
-                let nc = min(chunk, n - n0)
-                let ld = nc * p
-                for gi in 0..<g {
-                    let wg = wb.baseAddress! + gi * og * k
-                    let cp = SharedPointer(cb.baseAddress!)
-                    parallelFor(nc * cg, grain: p * s.kernelH * s.kernelW) { job in
-                        let i = job / cg, c = job % cg
-                        let src = xp.base + ((n0 + i) * s.inChannels + gi * cg + c) * h * w
-                        im2col(src, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
-                               cols: cp.base + c * s.kernelH * s.kernelW * ld, ld: ld, colOffset: i * p)
-                    }
-                    if nc == 1 {
-                        GEMM.sgemm(m: og, n: p, k: k, a: wg, lda: k, b: cb.baseAddress!, ldb: ld,
-                                   c: yp + (n0 * s.outChannels + gi * og) * p, ldc: p)
-                    } else {
-                        // Several images side by side in one wide GEMM, then scattered back to [N, C, P].
-                        let tp = tb.baseAddress!
-                        GEMM.sgemm(m: og, n: ld, k: k, a: wg, lda: k, b: cb.baseAddress!, ldb: ld, c: tp, ldc: ld)
-                        let tr = SharedReadPointer(UnsafePointer(tp)), yo = SharedPointer(yp)
-                        parallelFor(nc, grain: og * p) { i in
-                            for o in 0..<og {
-                                (yo.base + ((n0 + i) * s.outChannels + gi * og + o) * p)
-                                    .update(from: tr.base + o * ld + i * p, count: p)
+            Scratch.with(co * p) { raw in
+                for img in 0..<n {
+                    for gi in 0..<g {
+                        let src = xp.base + (img * s.inChannels + gi * cg) * h * w
+                        let wg = wp.base + gi * og * k
+                        if direct {
+                            GEMM.parallel(m: og, n: p, k: k, a: wg, lda: k, b: src, ldb: p, c: raw + gi * og * p, ldc: p)
+                            continue
+                        }
+                        Scratch.with(k * p) { cols in
+                            let cp = SharedPointer(cols)
+                            parallelFor(cg, grain: p * kk) { c in
+                                im2col(src + c * h * w, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
+                                       cols: cp.base + c * kk * p, ld: p, colOffset: 0)
                             }
+                            GEMM.parallel(m: og, n: p, k: k, a: wg, lda: k, b: cols, ldb: p, c: raw + gi * og * p, ldc: p)
                         }
                     }
+                    let blocks = min(workers, co / rowAlign)
+                    let per = (co / rowAlign + blocks - 1) / blocks * rowAlign
+                    let rp = SharedReadPointer(UnsafePointer(raw))
+                    parallelFor(blocks, grain: per * p) { b in
+                        let lo = b * per, hi = min(co, lo + per)
+                        if lo < hi { consume(img, lo..<hi, rp.base, p) }
+                    }
                 }
-                n0 += nc
             }
-        }}}}}
-        return y
+        }}
     }
 
     /// Gradient of the convolution with respect to its input:
-    /// `gx[N, C_in, h, w]` from `gy[N, C_out, oh, ow]` (weight fixed).
+    /// `gx[N, C_in, h, w]` from `gy[N, C_out, oh, ow]` (weight fixed). Parallel like `forward`.
     static func backwardInput(_ gy: Tensor, weight: [Float], shape s: ConvShape, inputH h: Int, inputW w: Int) -> Tensor {
-        let n = gy.shape[0], oh = gy.shape[2], ow = gy.shape[3], p = oh * ow
+        let n = gy.shape[0], oh = gy.shape[2], ow = gy.shape[3], p = oh * ow, kk = s.kernelH * s.kernelW
         precondition(gy.shape[1] == s.outChannels, "conv backward expects \(s.outChannels) channels, got \(gy.shape)")
         let g = s.groups, cg = s.inChannels / g, og = s.outChannels / g, k = s.patchSize
+        let direct = isPointwise(s)
         var gx = Tensor(shape: [n, s.inChannels, h, w])
-        let chunk = chunkSize(batch: n, positions: p, patch: k)
-        let direct = isPointwise(s) && g == 1
-        var cols = [Float](repeating: 0, count: direct ? 0 : k * chunk * p)
-        var tmp = [Float](repeating: 0, count: chunk > 1 && !direct ? og * chunk * p : 0)
+        let workers = Engine.prepared
         gy.data.withUnsafeBufferPointer { gyb in
         weight.withUnsafeBufferPointer { wb in
         gx.data.withUnsafeMutableBufferPointer { gxb in
-        cols.withUnsafeMutableBufferPointer { cb in
-        tmp.withUnsafeMutableBufferPointer { tb in
-            let gyp = SharedReadPointer(gyb.baseAddress!), gxp = SharedPointer(gxb.baseAddress!)
-            if direct {
-                for i in 0..<n {
-                    GEMM.sgemm(transA: true, m: s.inChannels, n: p, k: og, a: wb.baseAddress!, lda: k,
-                               b: gyp.base + i * s.outChannels * p, ldb: p,
-                               c: gxp.base + i * s.inChannels * p, ldc: p)
+            let gyp = SharedReadPointer(gyb.baseAddress!), wp = SharedReadPointer(wb.baseAddress!)
+            let gxp = SharedPointer(gxb.baseAddress!)
+            if n >= workers && n > 1 {
+                let chunk = chunkSize(batch: (n + workers - 1) / workers, positions: p, patch: k)
+                let tasks = (n + chunk - 1) / chunk
+                parallelFor(tasks, grain: Int.max / tasks) { t in
+                    let n0 = t * chunk, nc = min(chunk, n - n0), ld = nc * p
+                    Scratch.with(direct ? 0 : k * ld) { cols in
+                    Scratch.with(nc > 1 && !direct ? og * ld : 0) { tmp in
+                        for gi in 0..<g {
+                            let wg = wp.base + gi * og * k
+                            if direct {
+                                for i in 0..<nc {
+                                    GEMM.sgemm(transA: true, m: k, n: p, k: og, a: wg, lda: k,
+                                               b: gyp.base + ((n0 + i) * s.outChannels + gi * og) * p, ldb: p,
+                                               c: gxp.base + ((n0 + i) * s.inChannels + gi * cg) * p, ldc: p)
+                                }
+                                continue
+                            }
+                            let a: UnsafePointer<Float>
+                            if nc == 1 {
+                                a = gyp.base + (n0 * s.outChannels + gi * og) * p
+                            } else {
+                                for i in 0..<nc {
+                                    for o in 0..<og {
+                                        (tmp + o * ld + i * p).update(
+                                            from: gyp.base + ((n0 + i) * s.outChannels + gi * og + o) * p, count: p)
+                                    }
+                                }
+                                a = UnsafePointer(tmp)
+                            }
+                            GEMM.sgemm(transA: true, m: k, n: ld, k: og, a: wg, lda: k, b: a, ldb: ld, c: cols, ldc: ld)
+                            for i in 0..<nc {
+                                col2im(cols, ld: ld, colOffset: i * p, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow,
+                                       dst: gxp.base + ((n0 + i) * s.inChannels + gi * cg) * h * w)
+                            }
+                        }
+                    }}
                 }
                 return
             }
-            var n0 = 0
-            while n0 < n {
-                let nc = min(chunk, n - n0)
-                let ld = nc * p
+            for img in 0..<n {
                 for gi in 0..<g {
-                    let wg = wb.baseAddress! + gi * og * k
-                    let aMat: UnsafePointer<Float>
-                    let lda: Int
-                    if nc == 1 {
-                        aMat = gyp.base + (n0 * s.outChannels + gi * og) * p
-                        lda = p
-                    } else {
-                        let tp = SharedPointer(tb.baseAddress!)
-                        parallelFor(nc, grain: og * p) { i in
-                            for o in 0..<og {
-                                (tp.base + o * ld + i * p)
-                                    .update(from: gyp.base + ((n0 + i) * s.outChannels + gi * og + o) * p, count: p)
-                            }
-                        }
-                        aMat = UnsafePointer(tb.baseAddress!)
-                        lda = ld
+                    let src = gyp.base + (img * s.outChannels + gi * og) * p
+                    let dst = gxp.base + (img * s.inChannels + gi * cg) * h * w
+                    let wg = wp.base + gi * og * k
+                    if direct {
+                        GEMM.parallel(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: src, ldb: p, c: dst, ldc: p)
+                        continue
                     }
-                    // cols[k, ld] = W_g^T [k, og] * gy_g [og, ld]
-                    GEMM.sgemm(transA: true, m: k, n: ld, k: og, a: wg, lda: k, b: aMat, ldb: lda,
-                               c: cb.baseAddress!, ldc: ld)
-                    let cp = SharedReadPointer(UnsafePointer(cb.baseAddress!))
-                    parallelFor(nc * cg, grain: p * s.kernelH * s.kernelW) { job in
-                        let i = job / cg, c = job % cg
-                        col2im(cp.base + c * s.kernelH * s.kernelW * ld, ld: ld, colOffset: i * p,
-                               channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
-                               dst: gxp.base + ((n0 + i) * s.inChannels + gi * cg + c) * h * w)
+                    Scratch.with(k * p) { cols in
+                        // cols[k, p] = W_g^T [k, og] * gy_g [og, p], then each channel's rows onto its own plane.
+                        GEMM.parallel(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: src, ldb: p, c: cols, ldc: p)
+                        let cp = SharedReadPointer(UnsafePointer(cols)), dp = SharedPointer(dst)
+                        parallelFor(cg, grain: p * kk) { c in
+                            col2im(cp.base + c * kk * p, ld: p, colOffset: 0, channels: 1, h: h, w: w, shape: s,
+                                   oh: oh, ow: ow, dst: dp.base + c * h * w)
+                        }
                     }
                 }
-                n0 += nc
             }
-        }}}}}
+        }}}
         return gx
     }
 

@@ -26,6 +26,35 @@ enum GEMM {
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `sgemm` split over the engine's threads along M or N (whichever duplicates less packing), each part a
+    /// single-threaded BLAS call. BLAS itself runs single-threaded (`Engine.prepared`), so no thread ever spins.
+    static func parallel(transA: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let workers = Engine.threads
+        if workers <= 1 || 2 * m * n * k < 1 << 21 {
+            sgemm(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            return
+        }
+        let ap = SharedReadPointer(a), bp = SharedReadPointer(b), cp = SharedPointer(c)
+        // Splitting M makes every worker pack all of B (k x n); splitting N makes each pack all of A (m x k).
+        let splitRows = m * k <= n * k ? false : true
+        let extent = splitRows ? m : n
+        let parts = min(workers, max(1, extent / 16))
+        let step = ((extent + parts - 1) / parts + 15) / 16 * 16
+        parallelFor(parts, grain: Int.max / parts) { i in
+            let lo = i * step, hi = min(extent, lo + step)
+            if lo >= hi { return }
+            if splitRows {
+                let aPart = transA ? ap.base + lo : ap.base + lo * lda
+                sgemm(transA: transA, m: hi - lo, n: n, k: k, a: aPart, lda: lda, b: bp.base, ldb: ldb,
+                      c: cp.base + lo * ldc, ldc: ldc)
+            } else {
+                sgemm(transA: transA, m: m, n: hi - lo, k: k, a: ap.base, lda: lda, b: bp.base + lo, ldb: ldb,
+                      c: cp.base + lo, ldc: ldc)
+            }
+        }
+    }
+
     /// Reference triple loop with the same contract as `sgemm`, accumulating in Double (tests only).
     static func naive(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                       alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

@@ -26,8 +26,45 @@ func parallelFor(_ count: Int, grain: Int = 1 << 16, _ body: (Int) -> Void) {
 
 /// Process-wide engine settings.
 public enum Engine {
-    /// Threads used by the engine's own loops (GEMM threads are set through `GEMM.setThreads`).
+    /// Worker threads of the engine. BLAS runs single-threaded inside them.
     nonisolated(unsafe) public static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Puts OpenBLAS in single-threaded mode once (its own threads would spin against ours) and returns `threads`.
+    static var prepared: Int {
+        _ = blasSetup
+        return threads
+    }
+
+    private static let blasSetup: Void = GEMM.setThreads(1)
+}
+
+/// Reusable scratch buffers, so that hot loops do not fault in fresh multi-megabyte pages on every call.
+enum Scratch {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
+
+    /// Lends `body` a buffer of at least `count` floats (contents undefined); thread-safe.
+    static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let want = max(count, 1)
+        lock.lock()
+        var buffer: (pointer: UnsafeMutablePointer<Float>, capacity: Int)
+        if let i = free.firstIndex(where: { $0.capacity >= want }) {
+            buffer = free.remove(at: i)
+        } else {
+            buffer = (.allocate(capacity: want), want)
+        }
+        lock.unlock()
+        defer {
+            lock.lock()
+            free.append(buffer)
+            // Keep a handful; release the smallest beyond that.
+            if free.count > 8, let smallest = free.indices.min(by: { free[$0].capacity < free[$1].capacity }) {
+                free.remove(at: smallest).pointer.deallocate()
+            }
+            lock.unlock()
+        }
+        return body(buffer.pointer)
+    }
 }
 
 /// Lets `parallelFor` hand a non-escaping loop body to Dispatch; the body only touches disjoint memory.

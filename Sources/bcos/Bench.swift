@@ -56,15 +56,18 @@ struct Bench: ParsableCommand {
         let explain = Benchmark.median(repeats: quick ? 3 : max(reps, 20), warmup: 2) {
             _ = try? m.explain(one, target: .predicted)
         }
+        let parts = Benchmark.explainParts(m, one, repeats: quick ? 3 : max(reps, 20))
         let forward = Benchmark.median(repeats: reps, warmup: 1) { _ = m.logits(many) }
         let ips = Double(batch) / forward
         print("")
         print(String(format: "explain (batch 1):       %8.2f ms    PyTorch %.0f ms -> %.2fx faster", explain * 1e3,
                      torchExplainMs, torchExplainMs / (explain * 1e3)))
+        print(String(format: "  of which forward (recorded) %.2f ms, explanation backward %.2f ms",
+                     parts.forward * 1e3, parts.backward * 1e3))
         print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
                      torchForward, ips / torchForward))
         print("")
-        print("per conv layer at batch \(batch): GFLOP/s of the B-cos layer, a plain conv of the same shapes, and a bare sgemm")
+        print("per conv layer at batch \(batch), best of \(reps) interleaved runs: the B-cos layer, a plain conv of the same shapes, a bare sgemm")
         print("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
         let rows = Benchmark.convLayers(m, batch: batch, repeats: reps)
         var totB = 0.0, totC = 0.0
