@@ -27,13 +27,20 @@ public struct ConvShape: Sendable, Equatable {
     /// Rows of one group's im2col matrix: `(C_in / groups) * kh * kw`.
     public var patchSize: Int { inChannels / groups * kernelH * kernelW }
 
-    /// Output spatial size for an `h x w` input (PyTorch's floor formula).
+    /// Output spatial size for an `h x w` input (PyTorch's floor formula); 0 where the window does not fit.
     public func outputSize(_ h: Int, _ w: Int) -> (h: Int, w: Int) {
-        ((h + 2 * padding - kernelH) / stride + 1, (w + 2 * padding - kernelW) / stride + 1)
+        (slidingWindowCount(h, kernel: kernelH, stride: stride, padding: padding),
+         slidingWindowCount(w, kernel: kernelW, stride: stride, padding: padding))
     }
 
     /// Weight shape `[C_out, C_in / groups, kh, kw]`.
     public var weightShape: [Int] { [outChannels, inChannels / groups, kernelH, kernelW] }
+}
+
+/// Number of window positions along one axis of `size` (0 when the padded input is smaller than the window).
+func slidingWindowCount(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    let span = size + 2 * padding - kernel
+    return span < 0 ? 0 : span / stride + 1
 }
 
 /// Convolution kernels shared by every conv-like layer: im2col + GEMM forward, GEMM + col2im backward.

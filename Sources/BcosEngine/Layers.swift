@@ -11,7 +11,8 @@ public struct AvgPool2d: Sendable, Equatable {
     }
 
     public func outputSize(_ h: Int, _ w: Int) -> (h: Int, w: Int) {
-        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+        (slidingWindowCount(h, kernel: kernel, stride: stride, padding: padding),
+         slidingWindowCount(w, kernel: kernel, stride: stride, padding: padding))
     }
 
     /// `[N, C, H, W] -> [N, C, oh, ow]`: window sums divided by `kernel^2` (zero padding counts).

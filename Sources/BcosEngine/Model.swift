@@ -101,6 +101,30 @@ public struct BcosModel: Sendable {
         return out
     }
 
+    /// Memory an explanation of one `height x width` image would hold at its peak (recorded activations, dynamic
+    /// factors, MaxOut choices and gradients), in bytes.
+    public func explainBytes(height: Int, width: Int) -> Int {
+        let shapes = network.shapes(input: [1, config.inputChannels, height, width])
+        let activations = shapes.reduce(0) { $0 + $1.reduce(1, *) }
+        return activations * 4 * 4
+    }
+
+    /// Checks that an encoded input of `height x width` gives every layer a non-empty output and fits in memory.
+    ///
+    /// - Parameter what: names the input in the error message (e.g. the image path).
+    public func validateInput(height: Int, width: Int, what: String, maxBytes: Int = 8 << 30) throws {
+        let shapes = network.shapes(input: [1, config.inputChannels, height, width])
+        if let bad = shapes.indices.first(where: { shapes[$0].contains { $0 <= 0 } }) {
+            throw BcosError("\(what) is \(width)x\(height), too small for this model: layer '\(network.nodes[bad].name)' "
+                            + "would have shape \(shapes[bad]); use a larger image or --resize")
+        }
+        let bytes = explainBytes(height: height, width: width)
+        if bytes > maxBytes {
+            throw BcosError("\(what) is \(width)x\(height); explaining it would need about \(bytes >> 30) GiB "
+                            + "(limit \(maxBytes >> 30) GiB); use --resize or a smaller image")
+        }
+    }
+
     /// Logits `[N, K]` for encoded inputs `[N, C, H, W]`.
     public func logits(_ x: Tensor) -> Tensor { network.forward(x).output }
 

@@ -24,10 +24,7 @@ enum CLI {
             h = want[0]
             w = want[1]
         }
-        let minSide = 2
-        guard h >= minSide && w >= minSide else {
-            throw BcosError("image '\(path)' is \(w)x\(h); it must be at least \(minSide)x\(minSide)")
-        }
+        try model.validateInput(height: h, width: w, what: "image '\(path)'")
         return model.encode(Tensor(shape: [1, c, h, w], data: planar))
     }
 

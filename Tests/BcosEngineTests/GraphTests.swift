@@ -125,4 +125,16 @@ final class GraphTests: XCTestCase {
         XCTAssertEqual(Safetensors.halfToFloat(0x7C00), .infinity)
         XCTAssertTrue(Safetensors.halfToFloat(0x7E00).isNaN)
     }
+
+    func testInputTooSmallOrTooLargeIsRefused() throws {
+        let cfg = ModelConfig(numClasses: 3, widths: [2, 2, 2, 2, 2, 2, 2, 2], paddings: [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                              b: 2, maxOut: 1)
+        let model = try BcosModel.random(config: cfg, seed: 1)
+        XCTAssertNoThrow(try model.validateInput(height: 32, width: 32, what: "x"))
+        XCTAssertThrowsError(try model.validateInput(height: 8, width: 32, what: "image 'tiny.png'")) { error in
+            XCTAssertTrue("\(error)".contains("tiny.png") && "\(error)".contains("too small"), "\(error)")
+        }
+        XCTAssertThrowsError(try model.validateInput(height: 32, width: 32, what: "big", maxBytes: 1000))
+        XCTAssertEqual(ConvShape(inChannels: 1, outChannels: 1, kernel: 3).outputSize(2, 1).h, 0)
+    }
 }
