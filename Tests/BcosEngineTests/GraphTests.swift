@@ -130,11 +130,11 @@ final class GraphTests: XCTestCase {
         let cfg = ModelConfig(numClasses: 3, widths: [2, 2, 2, 2, 2, 2, 2, 2], paddings: [0, 0, 0, 0, 0, 0, 0, 0, 0],
                               b: 2, maxOut: 1)
         let model = try BcosModel.random(config: cfg, seed: 1)
-        XCTAssertNoThrow(try model.validateInput(height: 32, width: 32, what: "x"))
-        XCTAssertThrowsError(try model.validateInput(height: 8, width: 32, what: "image 'tiny.png'")) { error in
+        XCTAssertNoThrow(try model.validateInput(height: 64, width: 64, what: "x"))
+        XCTAssertThrowsError(try model.validateInput(height: 32, width: 64, what: "image 'tiny.png'")) { error in
             XCTAssertTrue("\(error)".contains("tiny.png") && "\(error)".contains("too small"), "\(error)")
         }
-        XCTAssertThrowsError(try model.validateInput(height: 32, width: 32, what: "big", maxBytes: 1000))
+        XCTAssertThrowsError(try model.validateInput(height: 64, width: 64, what: "big", maxBytes: 1000))
         XCTAssertEqual(ConvShape(inChannels: 1, outChannels: 1, kernel: 3).outputSize(2, 1).h, 0)
     }
 }
