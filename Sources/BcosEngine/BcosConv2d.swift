@@ -1,13 +1,27 @@
 import Foundation
 import Foundation
 
-/// What a B-cos convolution remembers from its forward pass for the explanation backward.
+/// What a forward pass keeps for the backward.
+public enum Recording: Sendable, Equatable {
+    /// Nothing: inference only; intermediate outputs are released early.
+    case none
+    /// The dynamic factors and MaxOut choices, for the explanation backward (W(x)).
+    case explanation
+    /// Also the selected linear responses and patch norms, for the full training backward.
+    case training
+}
+
+/// What a B-cos convolution remembers from its forward pass.
 public struct BcosConvCache: Sendable {
     /// The dynamic factor that multiplies the selected linear response, including `1/scale`:
     /// `out = factor * lin`. `[N, C_out, oh, ow]`.
     public var factor: [Float]
     /// Index (0..<M) of the MaxOut branch that won at every output; empty when `M == 1`. `[N, C_out, oh, ow]`.
     public var branch: [UInt8]
+    /// Training only: the selected linear response `lin = ŵ_sel · x`, `[N, C_out, oh, ow]`.
+    public var lin: [Float] = []
+    /// Training only: the patch norms `sqrt(||patch||² + 1e-6)`, `[N, groups, oh, ow]` (empty for B = 1).
+    public var norm: [Float] = []
     /// Input spatial size (needed to size the input gradient).
     public var inputH: Int
     public var inputW: Int
@@ -80,10 +94,10 @@ public struct BcosConv2d: Sendable {
     /// Forward pass on `x` `[N, C_in, H, W]`, giving `[N, C_out, oh, ow]`.
     ///
     /// - Parameters:
-    ///   - record: keep what the explanation backward needs.
+    ///   - record: what to keep for a backward pass.
     ///   - frozen: reuse the MaxOut branches and dynamic factors of an earlier pass (the layer is then exactly
     ///     linear in `x`: the map whose gradient the explanation backward computes).
-    public func forward(_ x: Tensor, record: Bool, frozen: BcosConvCache? = nil) -> (Tensor, BcosConvCache?) {
+    public func forward(_ x: Tensor, record: Recording, frozen: BcosConvCache? = nil) -> (Tensor, BcosConvCache?) {
         let (oh, ow) = conv.outputSize(x.shape[2], x.shape[3])
         let n = x.shape[0], p = oh * ow, co = outChannels, m = maxOut
         var out = Tensor(shape: [n, co, oh, ow])
@@ -108,18 +122,22 @@ public struct BcosConv2d: Sendable {
         }
         let norms = b != 1 ? ConvKernels.patchSquaredNorms(x, shape: conv) : Tensor(shape: [0])
         let groups = conv.groups, perGroup = co / groups
-        var factor = [Float](repeating: 0, count: record ? out.count : 0)
-        var branch = [UInt8](repeating: 0, count: record && m > 1 ? out.count : 0)
+        let keep = record != .none, train = record == .training
+        var factor = [Float](repeating: 0, count: keep ? out.count : 0)
+        var branch = [UInt8](repeating: 0, count: keep && m > 1 ? out.count : 0)
+        var linKept = [Float](repeating: 0, count: train ? out.count : 0)
         let bExp = b, invScale = 1 / scale
         norms.data.withUnsafeBufferPointer { nb in
         out.data.withUnsafeMutableBufferPointer { ob in
         factor.withUnsafeMutableBufferPointer { fb in
         branch.withUnsafeMutableBufferPointer { bb in
+        linKept.withUnsafeMutableBufferPointer { lb in
             let op = SharedPointer(ob.baseAddress!)
             let np = nb.baseAddress.map { SharedReadPointer($0) }
             // Empty arrays may still have a base address: decide by what was allocated, not by the pointer.
-            let fp = record ? fb.baseAddress.map { SharedPointer($0) } : nil
-            let bp = record && m > 1 ? bb.baseAddress.map { SharedPointer($0) } : nil
+            let fp = keep ? fb.baseAddress.map { SharedPointer($0) } : nil
+            let bp = keep && m > 1 ? bb.baseAddress.map { SharedPointer($0) } : nil
+            let lp = train ? lb.baseAddress.map { SharedPointer($0) } : nil
             ConvKernels.forward(x, weight: normalizedWeight, shape: conv, rowAlign: m) { img, rows, raw, ld in
                 for c in (rows.lowerBound / m)..<(rows.upperBound / m) {
                     let base = raw + c * m * ld, j0 = (img * co + c) * p
@@ -147,11 +165,17 @@ public struct BcosConv2d: Sendable {
                         op.base[j0 + i] = lin * f
                         if let fp { fp.base[j0 + i] = f }
                         if let bp { bp.base[j0 + i] = UInt8(sel) }
+                        if let lp { lp.base[j0 + i] = lin }
                     }
                 }
             }
-        }}}}
-        let cache = record ? BcosConvCache(factor: factor, branch: branch, inputH: x.shape[2], inputW: x.shape[3]) : nil
+        }}}}}
+        guard keep else { return (out, nil) }
+        var cache = BcosConvCache(factor: factor, branch: branch, inputH: x.shape[2], inputW: x.shape[3])
+        if train {
+            cache.lin = linKept
+            if b != 1 { cache.norm = norms.data.map { ($0 + 1e-6).squareRoot() } }
+        }
         return (out, cache)
     }
 
@@ -178,5 +202,86 @@ public struct BcosConv2d: Sendable {
         }}
         return ConvKernels.backwardInput(gRaw, weight: normalizedWeight, shape: conv,
                                          inputH: cache.inputH, inputW: cache.inputW)
+    }
+
+    /// Full backward for training: the dynamic scale, the patch norm and the weight normalisation all carry
+    /// gradient (nothing is detached), MaxOut routes to the winning branch.
+    ///
+    /// - Parameters:
+    ///   - gradOut: `[N, C_out, oh, ow]`.
+    ///   - input: the layer's forward input `[N, C_in, H, W]`.
+    ///   - cache: recorded with `.training`.
+    ///   - needInput: whether to compute the input gradient (not needed for the first layer).
+    /// - Returns: the input gradient (empty tensor when not needed) and the gradient of the raw weights
+    ///   `[C_out * M, C_in / groups, kh, kw]`.
+    public func backwardTrain(_ gradOut: Tensor, input x: Tensor, cache: BcosConvCache,
+                              needInput: Bool = true) -> (input: Tensor, weight: Tensor) {
+        precondition(cache.lin.count == gradOut.count, "backwardTrain needs a forward recorded with .training")
+        let n = gradOut.shape[0], co = outChannels, m = maxOut
+        let oh = gradOut.shape[2], ow = gradOut.shape[3], p = oh * ow
+        let groups = conv.groups, perGroup = co / groups
+        let invScale = 1 / scale, bExp = b
+        var gRaw = Tensor(shape: [n, co * m, oh, ow])
+        // dL/dnorm, summed over the channels that share each patch norm: [N, groups, oh, ow].
+        var gNorm = [Float](repeating: 0, count: bExp == 1 ? 0 : n * groups * p)
+        gradOut.data.withUnsafeBufferPointer { gb in
+        gRaw.data.withUnsafeMutableBufferPointer { rb in
+        gNorm.withUnsafeMutableBufferPointer { nb in
+            for img in 0..<n {
+                for c in 0..<co {
+                    let j0 = (img * co + c) * p
+                    let base = rb.baseAddress! + (img * co * m + c * m) * p
+                    let normRow = (img * groups + c / perGroup) * p
+                    for i in 0..<p {
+                        let j = j0 + i, g = gb[j], lin = cache.lin[j]
+                        var gLin: Float
+                        if bExp == 1 {
+                            gLin = g * invScale
+                        } else {
+                            let nv = cache.norm[normRow + i]
+                            if bExp == 2 {
+                                // out = lin |lin| / (norm s)
+                                let a = abs(lin) / nv
+                                gLin = g * 2 * a * invScale
+                                nb[normRow + i] -= g * lin * a / nv * invScale
+                            } else {
+                                // out = lin (|lin|/norm + 1e-6)^(B-1) / s
+                                let c1 = abs(lin) / nv, a = c1 + 1e-6
+                                let a2 = powf(a, bExp - 2)
+                                gLin = g * (a * a2 + (bExp - 1) * a2 * c1) * invScale
+                                nb[normRow + i] -= g * (bExp - 1) * a2 * lin * c1 / nv * invScale
+                            }
+                        }
+                        let sel = m > 1 ? Int(cache.branch[j]) : 0
+                        base[sel * p + i] = gLin
+                    }
+                }
+            }
+        }}}
+        var (gx, gwHat) = ConvKernels.backward(gRaw, input: x, weight: normalizedWeight, shape: conv, needInput: needInput)
+        if bExp != 1 && needInput {
+            // norm = sqrt(S + 1e-6), S = box-sum of Σ_c x²: dL/dx += 2 x · boxsumᵀ(dL/dnorm / (2 norm)).
+            let gS = zip(gNorm, cache.norm).map { $0 / (2 * $1) }
+            ConvKernels.addPatchNormGradient(Tensor(shape: [n, groups, oh, ow], data: gS), input: x, shape: conv, into: &gx)
+        }
+        return (gx, BcosConv2d.normalizeBackward(gwHat, raw: weight, normalized: normalizedWeight, rows: conv.outChannels))
+    }
+
+    /// Gradient through `ŵ = w / ||w||` (per output row): `(g - ŵ (ŵ · g)) / ||w||`.
+    static func normalizeBackward(_ g: [Float], raw: Tensor, normalized: [Float], rows: Int) -> Tensor {
+        let k = g.count / rows
+        var out = [Float](repeating: 0, count: g.count)
+        for r in 0..<rows {
+            var dot = 0.0, ss = 0.0
+            for i in 0..<k {
+                dot += Double(normalized[r * k + i]) * Double(g[r * k + i])
+                ss += Double(raw.data[r * k + i]) * Double(raw.data[r * k + i])
+            }
+            let inv = 1 / ss.squareRoot()
+            for i in 0..<k {
+                out[r * k + i] = Float((Double(g[r * k + i]) - Double(normalized[r * k + i]) * dot) * inv)
+            }
+        }
+        return Tensor(shape: raw.shape, data: out)
     }
 }

@@ -50,7 +50,7 @@ public enum Benchmark {
         let cfg = model.config
         let input = Tensor(shape: [batch, cfg.inputChannels, cfg.imageSize[0], cfg.imageSize[1]],
                            data: (0..<(batch * cfg.inputChannels * cfg.imageSize[0] * cfg.imageSize[1])).map { _ in rng.nextFloat() })
-        let trace = model.network.forward(input, record: true)
+        let trace = model.network.forward(input, record: .explanation)
         var rows = [ConvTiming]()
         for node in model.network.nodes {
             guard case .bcosConv(let layer) = node.op, let x = trace.outputs[node.inputs[0]] else { continue }
@@ -72,7 +72,7 @@ public enum Benchmark {
             // Interleaved and best-of-N: the three variants see the same machine noise, and the minimum is the
             // least disturbed run of each.
             let times = interleavedMinimum(repeats: repeats, [
-                { _ = layer.forward(x, record: false) },
+                { _ = layer.forward(x, record: .none) },
                 { _ = ConvKernels.forward(x, weight: layer.normalizedWeight, shape: s) },
                 gemm,
             ])
@@ -95,11 +95,11 @@ extension Benchmark {
     /// Median seconds of the recorded forward pass and of the explanation backward for one image `[1, C, H, W]`.
     public static func explainParts(_ model: BcosModel, _ x: Tensor, repeats: Int) -> (forward: Double, backward: Double) {
         let net = model.network
-        let trace = net.forward(x, record: true)
+        let trace = net.forward(x, record: .explanation)
         let last = net.nodes.count - 1
         var seed = Tensor(shape: trace.output.shape)
         seed.data[0] = 1
-        let f = median(repeats: repeats, warmup: 2) { _ = net.forward(x, record: true) }
+        let f = median(repeats: repeats, warmup: 2) { _ = net.forward(x, record: .explanation) }
         let b = median(repeats: repeats, warmup: 2) { _ = net.backwardExplain(trace, from: last, seed: seed) }
         return (f, b)
     }

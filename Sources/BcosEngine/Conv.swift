@@ -293,6 +293,152 @@ enum ConvKernels {
         return gx
     }
 
+    /// Gradients of the convolution with respect to its input and its weights, from `gy[N, C_out, oh, ow]`.
+    ///
+    /// - Returns: `gx[N, C_in, h, w]` (an empty tensor unless `needInput`) and `gw` with the weight's layout.
+    static func backward(_ gy: Tensor, input x: Tensor, weight: [Float], shape s: ConvShape,
+                         needInput: Bool) -> (input: Tensor, weight: [Float]) {
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3]
+        let oh = gy.shape[2], ow = gy.shape[3], p = oh * ow, kk = s.kernelH * s.kernelW
+        precondition(gy.shape == [n, s.outChannels, oh, ow], "conv backward: gy \(gy.shape) for input \(x.shape)")
+        let g = s.groups, cg = s.inChannels / g, og = s.outChannels / g, k = s.patchSize
+        let direct = isPointwise(s)
+        var gx = Tensor(shape: needInput ? [n, s.inChannels, h, w] : [0])
+        let workers = Engine.prepared
+        let parts = n >= workers && n > 1 ? workers : 1
+        var partials = [[Float]](repeating: [Float](repeating: 0, count: weight.count), count: parts)
+        x.data.withUnsafeBufferPointer { xb in
+        gy.data.withUnsafeBufferPointer { gyb in
+        weight.withUnsafeBufferPointer { wb in
+        gx.data.withUnsafeMutableBufferPointer { gxb in
+            let xp = SharedReadPointer(xb.baseAddress!), gyp = SharedReadPointer(gyb.baseAddress!)
+            let wp = SharedReadPointer(wb.baseAddress!)
+            let gxp = needInput ? SharedPointer(gxb.baseAddress!) : nil
+            if parts > 1 {
+                let chunk = chunkSize(batch: (n + workers - 1) / workers, positions: p, patch: k)
+                let tasks = (n + chunk - 1) / chunk
+                let partialPointers = partials.indices.map { i in
+                    partials[i].withUnsafeMutableBufferPointer { SharedPointer($0.baseAddress!) }
+                }
+                parallelFor(parts, grain: Int.max / parts) { worker in
+                    let gw = partialPointers[worker].base
+                    for t in stride(from: worker, to: tasks, by: parts) {
+                        let n0 = t * chunk, nc = min(chunk, n - n0), ld = nc * p
+                        Scratch.with(direct ? 0 : k * ld) { cols in
+                        Scratch.with(direct ? 0 : og * ld) { tmp in
+                            for gi in 0..<g {
+                                let wg = wp.base + gi * og * k, gwg = gw + gi * og * k
+                                if direct {
+                                    for i in 0..<nc {
+                                        let gyi = gyp.base + ((n0 + i) * s.outChannels + gi * og) * p
+                                        let xi = xp.base + ((n0 + i) * s.inChannels + gi * cg) * p
+                                        GEMM.sgemm(transB: true, m: og, n: k, k: p, a: gyi, lda: p, b: xi, ldb: p,
+                                                   beta: 1, c: gwg, ldc: k)
+                                        if let gxp {
+                                            GEMM.sgemm(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: gyi, ldb: p,
+                                                       c: gxp.base + ((n0 + i) * s.inChannels + gi * cg) * p, ldc: p)
+                                        }
+                                    }
+                                    continue
+                                }
+                                for i in 0..<nc {
+                                    im2col(xp.base + ((n0 + i) * s.inChannels + gi * cg) * h * w, channels: cg, h: h, w: w,
+                                           shape: s, oh: oh, ow: ow, cols: cols, ld: ld, colOffset: i * p)
+                                    for o in 0..<og {
+                                        (tmp + o * ld + i * p).update(
+                                            from: gyp.base + ((n0 + i) * s.outChannels + gi * og + o) * p, count: p)
+                                    }
+                                }
+                                // gw_g [og, k] += gy_g [og, ld] · cols^T [ld, k]
+                                GEMM.sgemm(transB: true, m: og, n: k, k: ld, a: tmp, lda: ld, b: cols, ldb: ld,
+                                           beta: 1, c: gwg, ldc: k)
+                                guard let gxp else { continue }
+                                // cols [k, ld] = W_g^T [k, og] · gy_g [og, ld], then back onto the images.
+                                GEMM.sgemm(transA: true, m: k, n: ld, k: og, a: wg, lda: k, b: tmp, ldb: ld, c: cols, ldc: ld)
+                                for i in 0..<nc {
+                                    col2im(cols, ld: ld, colOffset: i * p, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow,
+                                           dst: gxp.base + ((n0 + i) * s.inChannels + gi * cg) * h * w)
+                                }
+                            }
+                        }}
+                    }
+                }
+                return
+            }
+            partials[0].withUnsafeMutableBufferPointer { gwb in
+                let gw = gwb.baseAddress!
+                for img in 0..<n {
+                    for gi in 0..<g {
+                        let xi = xp.base + (img * s.inChannels + gi * cg) * h * w
+                        let gyi = gyp.base + (img * s.outChannels + gi * og) * p
+                        let wg = wp.base + gi * og * k, gwg = gw + gi * og * k
+                        if direct {
+                            GEMM.parallel(transB: true, m: og, n: k, k: p, a: gyi, lda: p, b: xi, ldb: p, beta: 1, c: gwg, ldc: k)
+                            if let gxp {
+                                GEMM.parallel(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: gyi, ldb: p,
+                                              c: gxp.base + (img * s.inChannels + gi * cg) * p, ldc: p)
+                            }
+                            continue
+                        }
+                        Scratch.with(k * p) { cols in
+                            let cp = SharedPointer(cols)
+                            parallelFor(cg, grain: p * kk) { c in
+                                im2col(xi + c * h * w, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
+                                       cols: cp.base + c * kk * p, ld: p, colOffset: 0)
+                            }
+                            GEMM.parallel(transB: true, m: og, n: k, k: p, a: gyi, lda: p, b: cols, ldb: p, beta: 1, c: gwg, ldc: k)
+                            guard let gxp else { return }
+                            GEMM.parallel(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: gyi, ldb: p, c: cols, ldc: p)
+                            let dst = gxp.base + (img * s.inChannels + gi * cg) * h * w
+                            let dp = SharedPointer(dst), rp = SharedReadPointer(UnsafePointer(cols))
+                            parallelFor(cg, grain: p * kk) { c in
+                                col2im(rp.base + c * kk * p, ld: p, colOffset: 0, channels: 1, h: h, w: w, shape: s,
+                                       oh: oh, ow: ow, dst: dp.base + c * h * w)
+                            }
+                        }
+                    }
+                }
+            }
+        }}}}
+        var total = partials[0]
+        for part in partials.dropFirst() { for i in total.indices { total[i] += part[i] } }
+        return (gx, total)
+    }
+
+    /// Adds the gradient that flows through the patch norms to `gx`: for `S = box-sum of Σ_c x²` (per group),
+    /// `dL/dx[c] += 2 x[c] · boxsumᵀ(dL/dS)`.
+    ///
+    /// - Parameter gS: `dL/dS`, `[N, groups, oh, ow]`.
+    static func addPatchNormGradient(_ gS: Tensor, input x: Tensor, shape s: ConvShape, into gx: inout Tensor) {
+        let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = gS.shape[2], ow = gS.shape[3], g = s.groups, cg = c / g
+        x.data.withUnsafeBufferPointer { xb in
+        gS.data.withUnsafeBufferPointer { sb in
+        gx.data.withUnsafeMutableBufferPointer { gb in
+            let xp = SharedReadPointer(xb.baseAddress!), sp = SharedReadPointer(sb.baseAddress!)
+            let gp = SharedPointer(gb.baseAddress!)
+            parallelFor(n * g, grain: cg * h * w) { job in
+                var spread = [Float](repeating: 0, count: h * w)
+                let src = sp.base + job * oh * ow
+                for oy in 0..<oh {
+                    let y0 = oy * s.stride - s.padding
+                    for ox in 0..<ow {
+                        let v = src[oy * ow + ox]
+                        if v == 0 { continue }
+                        let x0 = ox * s.stride - s.padding
+                        for yy in max(0, y0)..<min(h, y0 + s.kernelH) {
+                            for xx in max(0, x0)..<min(w, x0 + s.kernelW) { spread[yy * w + xx] += v }
+                        }
+                    }
+                }
+                for ci in 0..<cg {
+                    let off = (job * cg + ci) * h * w
+                    for i in 0..<(h * w) { gp.base[off + i] += 2 * xp.base[off + i] * spread[i] }
+                }
+            }
+        }}}
+    }
+
     /// Sum of squares over each group's input channels, box-summed over every conv window:
     /// `[N, groups, oh, ow]`, i.e. `||patch||^2` of every patch the convolution sees (zero padding counts).
     static func patchSquaredNorms(_ x: Tensor, shape s: ConvShape) -> Tensor {

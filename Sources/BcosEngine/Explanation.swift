@@ -92,7 +92,7 @@ extension BcosModel {
     /// Explains one target for one encoded image `[1, C, H, W]` with one forward and one backward pass.
     public func explain(_ x: Tensor, target: ExplanationTarget) throws -> Explanation {
         precondition(x.shape.count == 4 && x.shape[0] == 1, "explain takes one image [1, C, H, W], got \(x.shape)")
-        let trace = network.forward(x, record: true)
+        let trace = network.forward(x, record: .explanation)
         let logits = trace.output.data
         let order = logits.indices.sorted { logits[$0] > logits[$1] }
         let predicted = order[0]

@@ -28,11 +28,12 @@ enum GEMM {
 
     /// `sgemm` split over the engine's threads along M or N (whichever duplicates less packing), each part a
     /// single-threaded BLAS call. BLAS itself runs single-threaded (`Engine.prepared`), so no thread ever spins.
-    static func parallel(transA: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    static func parallel(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let workers = Engine.threads
         if workers <= 1 || 2 * m * n * k < 1 << 21 {
-            sgemm(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         let ap = SharedReadPointer(a), bp = SharedReadPointer(b), cp = SharedPointer(c)
@@ -46,11 +47,12 @@ enum GEMM {
             if lo >= hi { return }
             if splitRows {
                 let aPart = transA ? ap.base + lo : ap.base + lo * lda
-                sgemm(transA: transA, m: hi - lo, n: n, k: k, a: aPart, lda: lda, b: bp.base, ldb: ldb,
-                      c: cp.base + lo * ldc, ldc: ldc)
+                sgemm(transA: transA, transB: transB, m: hi - lo, n: n, k: k, a: aPart, lda: lda, b: bp.base, ldb: ldb,
+                      beta: beta, c: cp.base + lo * ldc, ldc: ldc)
             } else {
-                sgemm(transA: transA, m: m, n: hi - lo, k: k, a: ap.base, lda: lda, b: bp.base + lo, ldb: ldb,
-                      c: cp.base + lo, ldc: ldc)
+                let bPart = transB ? bp.base + lo * ldb : bp.base + lo
+                sgemm(transA: transA, transB: transB, m: m, n: hi - lo, k: k, a: ap.base, lda: lda, b: bPart, ldb: ldb,
+                      beta: beta, c: cp.base + lo, ldc: ldc)
             }
         }
     }

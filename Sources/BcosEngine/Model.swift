@@ -6,7 +6,7 @@ public struct BcosModel: Sendable {
     public static let configKey = "bcos.config"
 
     public let config: ModelConfig
-    public private(set) var network: Network
+    public internal(set) var network: Network
 
     /// Class names, `config.numClasses` of them.
     public var classes: [String] { config.classes }

@@ -91,10 +91,10 @@ public struct Network: Sendable {
     /// Runs the network on `x` `[N, C, H, W]`.
     ///
     /// - Parameters:
-    ///   - record: keep every output and cache (needed for explanations); otherwise intermediate outputs are
-    ///     released as soon as no later node needs them.
+    ///   - record: what to keep for a backward pass; with `.none` intermediate outputs are released as soon as
+    ///     no later node needs them.
     ///   - frozen: a recorded trace whose dynamic factors and MaxOut choices are reused (the linear map W(x)).
-    public func forward(_ x: Tensor, record: Bool = false, frozen: Trace? = nil) -> Trace {
+    public func forward(_ x: Tensor, record: Recording = .none, frozen: Trace? = nil) -> Trace {
         var outs = [Tensor?](repeating: nil, count: nodes.count)
         var caches = [LayerCache](repeating: .none, count: nodes.count)
         outs[0] = x
@@ -128,7 +128,7 @@ public struct Network: Sendable {
             case .logit(let l):
                 outs[i] = l.forward(ins[0])
             }
-            if !record {
+            if record == .none {
                 for j in node.inputs where lastUse[j] == i { outs[j] = nil }
             }
         }
@@ -140,23 +140,50 @@ public struct Network: Sendable {
     /// Every B-cos layer's dynamic factor and MaxOut choice is a constant, so the result is the row(s) of
     /// the input-dependent linear map W(x) selected by `seed`. Returns the gradient at the input `[N, C, H, W]`.
     public func backwardExplain(_ trace: Trace, from: Int, seed: Tensor) -> Tensor {
+        backward(trace, from: from, seed: seed, training: false).input!
+    }
+
+    /// Gradients of one backward pass.
+    public struct Gradients: Sendable {
+        /// Gradient at the network input (explanation mode only).
+        public var input: Tensor?
+        /// Gradient of each B-cos layer's raw weights, by node index (training only).
+        public var weights: [Int: Tensor]
+    }
+
+    /// Backward from node `from` seeded with `seed`.
+    ///
+    /// - Parameter training: the full gradient (dynamic scales, patch norms and weight normalisation carry
+    ///   gradient; needs a trace recorded with `.training`) with weight gradients, and no input gradient;
+    ///   otherwise the explanation backward (frozen dynamic scales), input gradient only.
+    public func backward(_ trace: Trace, from: Int, seed: Tensor, training: Bool) -> Gradients {
         precondition(trace.outputs[from]?.shape == seed.shape, "seed shape \(seed.shape) does not match node \(from)")
         var grads = [Tensor?](repeating: nil, count: nodes.count)
+        var weightGrads = [Int: Tensor]()
         grads[from] = seed
         for i in stride(from: from, to: 0, by: -1) {
             guard let g = grads[i] else { continue }
             grads[i] = nil
             let node = nodes[i]
             let inShape = { (k: Int) in trace.outputs[node.inputs[k]]!.shape }
+            // Training never needs the gradient at the network input itself.
+            let needInput = !training || node.inputs.contains { $0 != 0 }
             var gin: [Tensor]
             switch node.op {
             case .input:
                 preconditionFailure("input node inside the graph")
             case .bcosConv(let layer):
                 guard case .bcos(let cache) = trace.caches[i] else {
-                    preconditionFailure("node \(node.name) has no recorded cache: run forward(record: true)")
+                    preconditionFailure("node \(node.name) has no recorded cache: run forward with record")
                 }
-                gin = [layer.backwardExplain(g, cache: cache)]
+                if training {
+                    let (gx, gw) = layer.backwardTrain(g, input: trace.outputs[node.inputs[0]]!, cache: cache,
+                                                       needInput: needInput)
+                    weightGrads[i] = gw
+                    gin = [gx]
+                } else {
+                    gin = [layer.backwardExplain(g, cache: cache)]
+                }
             case .avgPool(let pool):
                 let s = inShape(0)
                 gin = [pool.backward(g, inputH: s[2], inputW: s[3])]
@@ -172,6 +199,7 @@ public struct Network: Sendable {
             case .logit(let l):
                 gin = [l.backward(g)]
             }
+            guard needInput else { continue }
             for (k, j) in node.inputs.enumerated() {
                 if var acc = grads[j] {
                     for e in 0..<acc.count { acc.data[e] += gin[k].data[e] }
@@ -181,7 +209,7 @@ public struct Network: Sendable {
                 }
             }
         }
-        return grads[0]!
+        return Gradients(input: training ? nil : grads[0], weights: weightGrads)
     }
 
     /// Output shape of every node for an input of shape `[1, C, H, W]`, without running any arithmetic.

@@ -32,7 +32,7 @@ final class GraphTests: XCTestCase {
     func testShapesAndForwardAgree() {
         let net = residualDenseNet()
         let x = TestSupport.random([2, 4, 9, 7], seed: 5)
-        let trace = net.forward(x, record: true)
+        let trace = net.forward(x, record: .explanation)
         let shapes = net.shapes(input: [2, 4, 9, 7])
         for i in net.nodes.indices { XCTAssertEqual(trace.outputs[i]!.shape, shapes[i], net.nodes[i].name) }
         XCTAssertEqual(shapes[4], [2, 6, 5, 4])
@@ -42,7 +42,7 @@ final class GraphTests: XCTestCase {
     func testExplanationIsExactOnAGraph() {
         let net = residualDenseNet()
         let x = TestSupport.random([1, 4, 9, 7], seed: 6)
-        let trace = net.forward(x, record: true)
+        let trace = net.forward(x, record: .explanation)
         for k in 0..<3 {
             var seed = Tensor(shape: [1, 3])
             seed.data[k] = 1

@@ -60,7 +60,7 @@ final class OracleTests: XCTestCase {
     func testLogitsAndActivationsMatchOfficialCode() throws {
         for name in Self.cases {
             let c = try load(name)
-            let trace = c.model.network.forward(try c.input, record: true)
+            let trace = c.model.network.forward(try c.input, record: .explanation)
             check(trace.output.data, try c.ref("logits"), "\(name) logits")
             for i in 0...8 {
                 let node = try c.model.layerIndex("\(i)")

@@ -18,7 +18,7 @@ final class PropertyTests: XCTestCase {
         for (b, m) in [(1.0, 1), (1.5, 2), (2.0, 2), (2.5, 1)] {
             let model = try smallModel(b: b, maxOut: m)
             let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 5))
-            let trace = model.network.forward(x, record: true)
+            let trace = model.network.forward(x, record: .explanation)
             for k in 0..<5 {
                 let e = try model.explain(x, target: .logit(k))
                 for s in 0..<3 {
@@ -36,7 +36,7 @@ final class PropertyTests: XCTestCase {
     func testFiniteDifferencesOfFrozenNetwork() throws {
         let model = try smallModel(b: 2, maxOut: 2, seed: 9)
         let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 6))
-        let trace = model.network.forward(x, record: true)
+        let trace = model.network.forward(x, record: .explanation)
         let e = try model.explain(x, target: .logit(2))
         var rng = SplitMix64(seed: 4)
         let eps: Float = 0.05
@@ -94,7 +94,7 @@ final class PropertyTests: XCTestCase {
         let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 2))
         let e = try model.explain(x, target: .neuron(layer: "3", channel: 2, position: .max))
         guard case .neuron(_, _, .at(let y, let xx)) = e.target else { return XCTFail("position not resolved") }
-        let act = model.network.forward(x, record: true).outputs[try model.layerIndex("3")]!
+        let act = model.network.forward(x, record: .explanation).outputs[try model.layerIndex("3")]!
         let h = act.shape[2], w = act.shape[3]
         let plane = Array(act.data[(2 * h * w)..<(3 * h * w)])
         XCTAssertEqual(plane[y * w + xx], plane.max()!)

@@ -1,0 +1,69 @@
+import ArgumentParser
+import BcosData
+import BcosEngine
+import Foundation
+
+/// `bcos eval`: accuracy overall and per class, and the confusion matrix.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model on a dataset split: accuracy overall and per class, confusion matrix.")
+
+    @Option(name: .long, help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder).")
+    var data: String
+
+    @Option(name: .long, help: "Split: test or train.")
+    var split: String = "test"
+
+    @Option(name: .long, help: "Evaluate at most this many images.")
+    var limit: Int?
+
+    @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (and count them) instead of stopping.")
+    var skipBad = false
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let m = try BcosModel.load(model)
+        guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
+        let d = try Dataset.load(data, split: s, skipBad: skipBad)
+        guard d.channels == m.config.imageChannels else {
+            throw BcosError("dataset '\(data)' has \(d.channels)-channel images but model '\(model)' takes \(m.config.imageChannels)")
+        }
+        guard d.classes.count == m.config.numClasses else {
+            throw BcosError("dataset '\(data)' has \(d.classes.count) classes but model '\(model)' has \(m.config.numClasses)")
+        }
+        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(data)' images")
+        let started = Date()
+        let r = Evaluate.run(m, on: d, limit: limit)
+        let seconds = Date().timeIntervalSince(started)
+        if json {
+            try CLI.printJSON([
+                "model": model, "data": data, "split": split, "images": r.count, "correct": r.correct,
+                "accuracy": r.accuracy, "classes": m.classes,
+                "per_class_accuracy": r.perClass.map { $0 as Any? ?? NSNull() }, "confusion": r.confusion,
+                "skipped": d.skipped, "seconds": seconds,
+            ])
+            return
+        }
+        print("model     \(model)")
+        print("data      \(data) (\(split), \(r.count) images\(d.skipped > 0 ? ", \(d.skipped) skipped" : ""))")
+        print(String(format: "accuracy  %.2f%% (%d/%d) in %.1f s", r.accuracy * 100, r.correct, r.count, seconds))
+        print("")
+        let names = m.classes.map { String($0.prefix(12)) }
+        let width = max(6, names.map(\.count).max() ?? 6)
+        print("class".rightPad(width) + "  accuracy")
+        for (k, acc) in r.perClass.enumerated() {
+            print(names[k].rightPad(width) + "  " + (acc.map { String(format: "%6.2f%%", $0 * 100) } ?? "     -"))
+        }
+        print("")
+        print("confusion (rows: true class, columns: predicted)")
+        print("".rightPad(width) + r.confusion.indices.map { String($0).leftPad(6) }.joined())
+        for (k, row) in r.confusion.enumerated() {
+            print(names[k].rightPad(width) + row.map { String($0).leftPad(6) }.joined())
+        }
+    }
+}

@@ -1,0 +1,289 @@
+import ArgumentParser
+import BcosData
+import BcosEngine
+import Dispatch
+import Foundation
+
+/// `bcos train`: train a B-cos network on a dataset, with per-epoch checkpoints and `--resume`.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a B-cos network (BCE on one-hot targets, Adam, cosine schedule, flip + crop augmentation).",
+        discussion: """
+        DIR is a CIFAR-10 binary folder, an IDX folder (MNIST / Fashion-MNIST) or an image folder with \
+        train/ and test/ class subfolders. After every epoch the model is written to --out and a resumable \
+        checkpoint next to it (NAME.train.safetensors); Ctrl-C stops after the current batch and saves one too.
+        """)
+
+    @Option(name: .long, help: "Dataset directory.")
+    var data: String?
+
+    @Option(name: .long, help: "Output model file (.safetensors).")
+    var out: String
+
+    @Option(name: .long, help: "Architecture (v1_9layer).")
+    var arch: String = "v1_9layer"
+
+    @Option(name: .long, help: "Comma-separated widths of the 8 hidden layers.")
+    var widths: String = "64,64,128,128,128,256,256,256"
+
+    @Option(name: .long, help: "B-cos exponent B.")
+    var b: Double = 2
+
+    @Option(name: .customLong("max-out"), help: "MaxOut group size M.")
+    var maxOut: Int = 2
+
+    @Option(name: .long, help: "v1 layer scale (default 10^(-2+1.5(2.5-B)), the v1 CIFAR-10 value).")
+    var scale: Double?
+
+    @Option(name: .long, help: "Logit temperature T (default: the v1 CIFAR-10 value for B, else 1).")
+    var temperature: Double?
+
+    @Option(name: .long, help: "Logit bias (default log(1/(K-1))).")
+    var bias: Double?
+
+    @Option(name: .long, help: "Epochs.")
+    var epochs: Int = 20
+
+    @Option(name: .long, help: "Batch size.")
+    var batch: Int = 64
+
+    @Option(name: .long, help: "Peak learning rate (Adam).")
+    var lr: Double = 1e-3
+
+    @Option(name: .long, help: "Linear warm-up epochs before the cosine decay.")
+    var warmup: Int = 0
+
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to the gradient (torch Adam style).")
+    var weightDecay: Double = 0
+
+    @Option(name: .long, help: "Random seed (initialisation, shuffling, augmentation).")
+    var seed: UInt64 = 0
+
+    @Flag(name: .customLong("no-augment"), help: "Disable random crop (padding 4) and horizontal flip.")
+    var noAugment = false
+
+    @Flag(name: .long, help: "Continue the run saved next to --out.")
+    var resume = false
+
+    @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (and count them) instead of stopping.")
+    var skipBad = false
+
+    @Option(name: .customLong("eval-limit"), help: "Evaluate on at most this many test images after each epoch (0: none).")
+    var evalLimit: Int?
+
+    @Option(name: .customLong("max-batches"), help: "Stop each epoch after this many batches (for smoke tests).")
+    var maxBatches: Int?
+
+    @Option(name: .long, help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Replace an existing --out when starting a new run.")
+    var force = false
+
+    static func checkpointPath(_ out: String) -> String {
+        let base = out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out
+        return base + ".train.safetensors"
+    }
+
+    func run() throws {
+        if let threads { Benchmark.setThreads(threads) }
+        let ckpt = Train.checkpointPath(out)
+        var state: TrainingState
+        if resume {
+            guard FileManager.default.fileExists(atPath: ckpt) else {
+                throw BcosError("--resume: no checkpoint '\(ckpt)' next to --out '\(out)'; start without --resume")
+            }
+            state = try TrainingState.load(ckpt)
+            if let data, data != state.settings.data { state.settings.data = data }
+            if epochs != state.settings.epochs && CommandLine.arguments.contains("--epochs") {
+                state.settings.epochs = epochs
+            }
+        } else {
+            guard let data else { throw BcosError("--data DIR is required (or --resume)") }
+            if !force && FileManager.default.fileExists(atPath: out) {
+                throw BcosError("refusing to overwrite '\(out)'; pass --force, --resume, or choose another --out")
+            }
+            guard epochs >= 1, batch >= 1, lr > 0 else { throw BcosError("--epochs, --batch and --lr must be positive") }
+            state = try newRun(data: data)
+        }
+        let settings = state.settings
+        FileHandle.standardError.write(Data("loading \(settings.data) ...\n".utf8))
+        let train = try Dataset.load(settings.data, split: .train, skipBad: skipBad)
+        let test = try? Dataset.load(settings.data, split: .test, skipBad: skipBad)
+        let cfg = state.model.config
+        guard train.channels == cfg.imageChannels else {
+            throw BcosError("dataset '\(settings.data)' has \(train.channels)-channel images but the model takes \(cfg.imageChannels)")
+        }
+        guard train.classes.count == cfg.numClasses else {
+            throw BcosError("dataset '\(settings.data)' has \(train.classes.count) classes but the model has \(cfg.numClasses)")
+        }
+        print("train: \(train.count) images \(train.width)x\(train.height)x\(train.channels), \(train.classes.count) classes"
+              + (train.skipped > 0 ? ", \(train.skipped) skipped" : "")
+              + (test.map { "; test: \($0.count)" } ?? "; no test split"))
+        print("model: \(cfg.arch) widths \(cfg.widths) B=\(cfg.b) M=\(cfg.maxOut), \(state.model.network.parameterCount) parameters")
+
+        let stop = StopFlag()
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        signal(SIGINT, SIG_IGN)
+        source.setEventHandler { stop.set() }
+        source.resume()
+        defer {
+            source.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
+
+        let batchesPerEpoch = min(maxBatches ?? Int.max, (train.count + settings.batch - 1) / settings.batch)
+        let schedule = CosineSchedule(base: settings.lr, totalSteps: settings.epochs * batchesPerEpoch,
+                                      warmupSteps: settings.warmupEpochs * batchesPerEpoch)
+        let progress = Progress()
+        while state.epoch < settings.epochs {
+            let e = state.epoch
+            var order = Array(0..<train.count)
+            var shuffle = SplitMix64(seed: settings.seed &+ 0x5EED &+ UInt64(e) &* 0x9E37_79B9)
+            order.shuffle(using: &shuffle)
+            let started = Date()
+            while state.batchInEpoch < batchesPerEpoch {
+                if stop.isSet {
+                    state.epochSeconds += Date().timeIntervalSince(started)
+                    try state.save(to: ckpt)
+                    progress.finish()
+                    print("interrupted in epoch \(e + 1) after \(state.batchInEpoch) batches; checkpoint '\(ckpt)'."
+                          + " Continue with: bcos train --out \(out) --resume")
+                    return
+                }
+                let bi = state.batchInEpoch
+                let idx = Array(order[(bi * settings.batch)..<min(train.count, (bi + 1) * settings.batch)])
+                var (pixels, labels) = train.batch(idx)
+                if settings.augment {
+                    var rng = SplitMix64(seed: settings.seed &+ UInt64(e) &* 1_000_003 &+ UInt64(bi))
+                    pixels = Augment.cropAndFlip(pixels, count: idx.count, channels: train.channels,
+                                                 height: train.height, width: train.width, padding: 4, flip: true, rng: &rng)
+                }
+                let x = state.model.encode(Tensor(shape: [idx.count, train.channels, train.height, train.width], data: pixels))
+                let step = e * batchesPerEpoch + bi
+                let rate = schedule.rate(at: step)
+                let (loss, logits) = state.model.trainStep(x, labels: labels, optimizer: &state.optimizer, lr: rate)
+                let k = logits.shape[1]
+                for (i, label) in labels.enumerated() {
+                    let row = logits.data[(i * k)..<((i + 1) * k)]
+                    if row.indices.max(by: { row[$0] < row[$1] })! - i * k == label { state.epochCorrect += 1 }
+                }
+                state.epochLossSum += loss * Double(idx.count)
+                state.epochSeen += idx.count
+                state.batchInEpoch += 1
+                let elapsed = state.epochSeconds + Date().timeIntervalSince(started)
+                progress.update(epoch: e + 1, of: settings.epochs, seen: state.epochSeen,
+                                total: min(train.count, batchesPerEpoch * settings.batch), seconds: elapsed,
+                                loss: state.epochLossSum / Double(state.epochSeen), lr: rate)
+            }
+            progress.finish()
+            let seconds = state.epochSeconds + Date().timeIntervalSince(started)
+            var testAccuracy: Double?
+            if let test, (evalLimit ?? test.count) > 0 {
+                testAccuracy = Evaluate.run(state.model, on: test, limit: evalLimit).accuracy
+            }
+            let record = EpochRecord(epoch: e + 1, loss: state.epochLossSum / Double(max(1, state.epochSeen)),
+                                     trainAccuracy: Double(state.epochCorrect) / Double(max(1, state.epochSeen)),
+                                     testAccuracy: testAccuracy, seconds: seconds,
+                                     learningRate: schedule.rate(at: (e + 1) * batchesPerEpoch - 1))
+            state.history.append(record)
+            state.epoch += 1
+            state.batchInEpoch = 0
+            state.epochLossSum = 0
+            state.epochCorrect = 0
+            state.epochSeen = 0
+            state.epochSeconds = 0
+            try state.model.save(to: out, overwrite: true)
+            try state.save(to: ckpt)
+            print(String(format: "epoch %d/%d  loss %.4f  train acc %.2f%%  %@  %.0f s (%.1f img/s)", e + 1, settings.epochs,
+                         record.loss, record.trainAccuracy * 100,
+                         testAccuracy.map { String(format: "test acc %.2f%%", $0 * 100) } ?? "no test", seconds,
+                         Double(min(train.count, batchesPerEpoch * settings.batch)) / seconds))
+        }
+        print("done: \(out) (checkpoint \(ckpt))")
+    }
+
+    func newRun(data: String) throws -> TrainingState {
+        let ws = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard ws.count == 8, ws.allSatisfy({ $0 > 0 }) else {
+            throw BcosError("--widths '\(widths)' must be 8 positive integers separated by commas")
+        }
+        guard arch == "v1_9layer" else { throw BcosError("unknown --arch '\(arch)'; supported: v1_9layer") }
+        // Peek at the data to size the model.
+        let probe = try Dataset.load(data, split: .train, skipBad: skipBad)
+        let k = probe.classes.count
+        guard k >= 2 else { throw BcosError("dataset '\(data)' has \(k) class; training needs at least 2") }
+        let v1Temperature: [Double: Double] = [1: 1e-3, 1.25: 1e-3, 1.5: 1e-2, 1.75: 1e1, 2: 1e2, 2.25: 1e2, 2.5: 1e3]
+        let cfg = ModelConfig(numClasses: k, imageChannels: probe.channels, imageSize: [probe.height, probe.width],
+                              widths: ws, b: b, maxOut: maxOut, scale: scale ?? Foundation.pow(10, -2 + 1.5 * (2.5 - b)),
+                              logitTemperature: temperature ?? v1Temperature[b] ?? 1,
+                              logitBias: bias ?? Foundation.log(1 / Double(k - 1)), classes: probe.classes)
+        try cfg.validate("--out '\(out)'")
+        let model = try BcosModel.random(config: cfg, seed: seed)
+        let settings = TrainSettings(data: data, epochs: epochs, batch: batch, lr: lr, warmupEpochs: warmup, seed: seed,
+                                     augment: !noAugment, weightDecay: weightDecay)
+        return TrainingState(model: model, optimizer: Adam(weightDecay: weightDecay), settings: settings)
+    }
+}
+
+/// Set from the SIGINT handler, read by the training loop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// A live progress line on a terminal (rewritten in place), or a line every 10% otherwise.
+final class Progress {
+    private let tty = isatty(STDOUT_FILENO) != 0
+    private var lastPrint = Date.distantPast
+    private var lastDecile = -1
+    private var active = false
+
+    func update(epoch: Int, of epochs: Int, seen: Int, total: Int, seconds: Double, loss: Double, lr: Double) {
+        let rate = Double(seen) / max(seconds, 1e-9)
+        let eta = Double(total - seen) / max(rate, 1e-9)
+        let line = String(format: "epoch %d/%d  %d/%d  %.1f img/s  loss %.4f  lr %.2e  ETA %@", epoch, epochs, seen,
+                          total, rate, loss, lr, Progress.duration(eta))
+        if tty {
+            guard Date().timeIntervalSince(lastPrint) > 0.5 || seen == total else { return }
+            lastPrint = Date()
+            FileHandle.standardOutput.write(Data(("\r" + line + "\u{1B}[K").utf8))
+            active = true
+        } else {
+            let decile = seen * 10 / max(1, total)
+            guard decile != lastDecile else { return }
+            lastDecile = decile
+            print(line)
+        }
+    }
+
+    func finish() {
+        if active { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        active = false
+        lastDecile = -1
+    }
+
+    static func duration(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : "\(t / 60)m\(String(format: "%02d", t % 60))s"
+    }
+}
+
+/// Batched evaluation of a model on a dataset.
+enum Evaluate {
+    static func run(_ model: BcosModel, on data: Dataset, limit: Int? = nil, batch: Int = 256) -> Evaluation {
+        var result = Evaluation(classes: model.config.numClasses)
+        let n = min(data.count, limit ?? data.count)
+        var start = 0
+        while start < n {
+            let idx = Array(start..<min(n, start + batch))
+            let (pixels, labels) = data.batch(idx)
+            let x = model.encode(Tensor(shape: [idx.count, data.channels, data.height, data.width], data: pixels))
+            for (label, pred) in zip(labels, model.predict(x)) { result.add(truth: label, predicted: pred) }
+            start += batch
+        }
+        return result
+    }
+}
