@@ -104,3 +104,12 @@ extension Benchmark {
         return (f, b)
     }
 }
+
+extension Benchmark {
+    /// Peak resident memory of this process so far, in MiB (getrusage).
+    public static func peakResidentMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}

@@ -32,6 +32,12 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "PyTorch forward throughput in img/s to compare against.")
     var torchForward: Double = 79
 
+    @Option(name: .long, help: "PyTorch training throughput in img/s (batch 64) to compare against.")
+    var torchTrain: Double = 28
+
+    @Flag(name: .long, help: "Also time training steps (forward, loss, full backward, Adam) at --batch.")
+    var train = false
+
     func run() throws {
         guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
@@ -66,6 +72,17 @@ struct Bench: ParsableCommand {
                      parts.forward * 1e3, parts.backward * 1e3))
         print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
                      torchForward, ips / torchForward))
+        if train {
+            var tm = m
+            var adam = Adam()
+            let labels = (0..<batch).map { $0 % cfg.numClasses }
+            let step = Benchmark.median(repeats: quick ? 2 : max(3, reps / 2), warmup: 1) {
+                tm.trainStep(many, labels: labels, optimizer: &adam, lr: 1e-4)
+            }
+            let tps = Double(batch) / step
+            print(String(format: "train (batch %3d):       %8.1f img/s PyTorch %.0f img/s -> %.2fx  (peak RSS %.0f MiB)", batch,
+                         tps, torchTrain, tps / torchTrain, Benchmark.peakResidentMiB()))
+        }
         print("")
         print("per conv layer at batch \(batch), best of \(reps) interleaved runs: the B-cos layer, a plain conv of the same shapes, a bare sgemm")
         print("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
