@@ -148,6 +148,10 @@ public struct ModelConfig: Sendable, Equatable {
     public func validate(_ ctx: String) throws {
         func bad(_ m: String) -> BcosError { BcosError("\(ctx): \(m) in 'bcos.config'") }
         guard numClasses >= 1 else { throw bad("'num_classes' must be at least 1") }
+        for (key, v) in [("b", b), ("logit_temperature", logitTemperature), ("logit_bias", logitBias), ("scale", scale),
+                         ("scale_factor", scaleFactor ?? 1)] where !v.isFinite {
+            throw bad("'\(key)' must be a finite number (got \(v))")
+        }
         guard b > 0 else { throw bad("'b' must be > 0 (got \(b))") }
         guard (1...255).contains(maxOut) else { throw bad("'max_out' must be between 1 and 255 (got \(maxOut))") }
         guard logitTemperature != 0 else { throw bad("'logit_temperature' must not be 0") }

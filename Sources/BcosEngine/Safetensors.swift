@@ -102,13 +102,17 @@ public enum Safetensors {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, offs[0] <= offs[1], offs[1] <= bufferSize else {
+            let (byteCount, byteOverflow) = count.multipliedReportingOverflow(by: elementSize)
+            guard !overflow, !byteOverflow else {
+                throw BcosError("\(what): tensor '\(key)' has an impossibly large shape \(shape)")
+            }
+            guard offs[0] <= offs[1], offs[1] <= bufferSize else {
                 throw BcosError("\(what) is truncated or corrupt: tensor '\(key)' lies at bytes \(offs[0])..<\(offs[1]) "
                                 + "but the data section has \(bufferSize) bytes")
             }
-            guard offs[1] - offs[0] == count * elementSize else {
+            guard offs[1] - offs[0] == byteCount else {
                 throw BcosError("\(what): tensor '\(key)' of shape \(shape) and dtype \(dtype) needs "
-                                + "\(count * elementSize) bytes but its offsets span \(offs[1] - offs[0])")
+                                + "\(byteCount) bytes but its offsets span \(offs[1] - offs[0])")
             }
             let start = headerEnd + offs[0]
             let values = bytes.withUnsafeBufferPointer { buf -> [Float] in

@@ -54,6 +54,11 @@ enum CLI {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 
+    /// Writes a line to stdout at once (unbuffered), so progress reaches a pipe or log file as it happens.
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
     static func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
     /// A JSON-safe number (NaN and infinities become strings, which JSONSerialization cannot write as numbers).

@@ -74,6 +74,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("max-batches"), help: "Stop each epoch after this many batches (for smoke tests).")
     var maxBatches: Int?
 
+    @Option(name: .customLong("stop-after"), help: "Run at most this many epochs now, then stop (continue later with --resume).")
+    var stopAfter: Int?
+
     @Option(name: .long, help: "Threads (default: all cores).")
     var threads: Int?
 
@@ -117,10 +120,10 @@ struct Train: ParsableCommand {
         guard train.classes.count == cfg.numClasses else {
             throw BcosError("dataset '\(settings.data)' has \(train.classes.count) classes but the model has \(cfg.numClasses)")
         }
-        print("train: \(train.count) images \(train.width)x\(train.height)x\(train.channels), \(train.classes.count) classes"
+        CLI.say("train: \(train.count) images \(train.width)x\(train.height)x\(train.channels), \(train.classes.count) classes"
               + (train.skipped > 0 ? ", \(train.skipped) skipped" : "")
               + (test.map { "; test: \($0.count)" } ?? "; no test split"))
-        print("model: \(cfg.arch) widths \(cfg.widths) B=\(cfg.b) M=\(cfg.maxOut), \(state.model.network.parameterCount) parameters")
+        CLI.say("model: \(cfg.arch) widths \(cfg.widths) B=\(cfg.b) M=\(cfg.maxOut), \(state.model.network.parameterCount) parameters")
 
         let stop = StopFlag()
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
@@ -136,7 +139,8 @@ struct Train: ParsableCommand {
         let schedule = CosineSchedule(base: settings.lr, totalSteps: settings.epochs * batchesPerEpoch,
                                       warmupSteps: settings.warmupEpochs * batchesPerEpoch)
         let progress = Progress()
-        while state.epoch < settings.epochs {
+        let lastEpochNow = min(settings.epochs, state.epoch + (stopAfter ?? settings.epochs))
+        while state.epoch < lastEpochNow {
             let e = state.epoch
             var order = Array(0..<train.count)
             var shuffle = SplitMix64(seed: settings.seed &+ 0x5EED &+ UInt64(e) &* 0x9E37_79B9)
@@ -147,7 +151,7 @@ struct Train: ParsableCommand {
                     state.epochSeconds += Date().timeIntervalSince(started)
                     try state.save(to: ckpt)
                     progress.finish()
-                    print("interrupted in epoch \(e + 1) after \(state.batchInEpoch) batches; checkpoint '\(ckpt)'."
+                    CLI.say("interrupted in epoch \(e + 1) after \(state.batchInEpoch) batches; checkpoint '\(ckpt)'."
                           + " Continue with: bcos train --out \(out) --resume")
                     return
                 }
@@ -195,12 +199,16 @@ struct Train: ParsableCommand {
             state.epochSeconds = 0
             try state.model.save(to: out, overwrite: true)
             try state.save(to: ckpt)
-            print(String(format: "epoch %d/%d  loss %.4f  train acc %.2f%%  %@  %.0f s (%.1f img/s)", e + 1, settings.epochs,
+            CLI.say(String(format: "epoch %d/%d  loss %.4f  train acc %.2f%%  %@  %.0f s (%.1f img/s)", e + 1, settings.epochs,
                          record.loss, record.trainAccuracy * 100,
                          testAccuracy.map { String(format: "test acc %.2f%%", $0 * 100) } ?? "no test", seconds,
                          Double(min(train.count, batchesPerEpoch * settings.batch)) / seconds))
         }
-        print("done: \(out) (checkpoint \(ckpt))")
+        if state.epoch < settings.epochs {
+            CLI.say("stopped after epoch \(state.epoch) of \(settings.epochs); continue with: bcos train --out \(out) --resume")
+        } else {
+            CLI.say("done: \(out) (checkpoint \(ckpt))")
+        }
     }
 
     func newRun(data: String) throws -> TrainingState {
@@ -255,7 +263,7 @@ final class Progress {
             let decile = seen * 10 / max(1, total)
             guard decile != lastDecile else { return }
             lastDecile = decile
-            print(line)
+            CLI.say(line)
         }
     }
 

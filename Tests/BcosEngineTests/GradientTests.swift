@@ -133,4 +133,18 @@ final class GradientTests: XCTestCase {
         let expected = 0.9 - 0.1 / (1 - 0.81) * m / ((v / (1 - 0.998001)).squareRoot() + 1e-8)
         XCTAssertEqual(Double(p[0]), expected, accuracy: 1e-5, "float32 moments")
     }
+
+    /// A few Adam steps on one batch drive the loss down (the whole training step points downhill).
+    func testLossFallsOnAFixedBatch() throws {
+        let cfg = ModelConfig(numClasses: 3, imageSize: [8, 8], widths: [4, 4, 6, 6, 6, 8, 8, 8], b: 2, maxOut: 2,
+                              scale: 0.3, logitTemperature: 1, logitBias: -0.69)
+        var model = try BcosModel.random(config: cfg, seed: 2)
+        let x = model.encode(TestSupport.random([6, 3, 8, 8], seed: 3))
+        let labels = [0, 1, 2, 0, 1, 2]
+        var adam = Adam()
+        let first = model.trainStep(x, labels: labels, optimizer: &adam, lr: 1e-2).loss
+        var last = first
+        for _ in 0..<30 { last = model.trainStep(x, labels: labels, optimizer: &adam, lr: 1e-2).loss }
+        XCTAssertLessThan(last, 0.5 * first, "loss \(first) -> \(last)")
+    }
 }
