@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "BcosDataTests", dependencies: ["BcosData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "BcosExplainTests", dependencies: ["BcosExplain", "BcosEngine", "BcosTestSupport"]),
-        .testTarget(name: "BcosCLITests", dependencies: ["BcosEngine", "BcosData", "BcosTestSupport"]),
+        .testTarget(name: "BcosCLITests", dependencies: ["BcosEngine", "BcosData", "BcosTestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

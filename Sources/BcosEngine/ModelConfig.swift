@@ -33,6 +33,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var inputChannels: Int { imageChannels * (addInverse ? 2 : 1) }
 
     public static let supportedArchs = ["v1_9layer"]
+    /// Largest class count accepted (ImageNet-21k has ~21,000).
+    public static let maxClasses = 100_000
     public static let v1Widths = [64, 64, 128, 128, 128, 256, 256, 256]
     public static let v1Kernels = [3, 3, 3, 3, 3, 3, 3, 3, 1]
     public static let v1Strides = [1, 1, 2, 1, 1, 2, 1, 1, 1]
@@ -110,6 +112,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         var cfg = ModelConfig(arch: arch)
         cfg.numClasses = try required("num_classes", int)
+        guard (1...maxClasses).contains(cfg.numClasses) else {
+            throw BcosError("\(ctx): 'num_classes' must be between 1 and \(maxClasses) (got \(cfg.numClasses)) in 'bcos.config'")
+        }
         cfg.b = try required("b", double)
         cfg.maxOut = try required("max_out", int)
         cfg.logitTemperature = try required("logit_temperature", double)
@@ -147,7 +152,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// Checks ranges and consistency; throws a message prefixed with `ctx`.
     public func validate(_ ctx: String) throws {
         func bad(_ m: String) -> BcosError { BcosError("\(ctx): \(m) in 'bcos.config'") }
-        guard numClasses >= 1 else { throw bad("'num_classes' must be at least 1") }
+        guard (1...ModelConfig.maxClasses).contains(numClasses) else {
+            throw bad("'num_classes' must be between 1 and \(ModelConfig.maxClasses)")
+        }
         for (key, v) in [("b", b), ("logit_temperature", logitTemperature), ("logit_bias", logitBias), ("scale", scale),
                          ("scale_factor", scaleFactor ?? 1)] where !v.isFinite {
             throw bad("'\(key)' must be a finite number (got \(v))")

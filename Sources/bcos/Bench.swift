@@ -41,6 +41,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
+        if let threads, threads < 1 { throw BcosError("--threads must be at least 1, got \(threads)") }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Benchmark.setThreads(n)
         let m: BcosModel

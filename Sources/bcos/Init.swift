@@ -50,7 +50,9 @@ struct Init: ParsableCommand {
         }
         let hw = size.split(separator: ",").compactMap { Int($0) }
         guard hw.count == 2, hw.allSatisfy({ $0 > 0 }) else { throw BcosError("--size '\(size)' must be H,W, e.g. 32,32") }
-        guard classes >= 2 else { throw BcosError("--classes must be at least 2") }
+        guard (2...ModelConfig.maxClasses).contains(classes) else {
+            throw BcosError("--classes must be between 2 and \(ModelConfig.maxClasses), got \(classes)")
+        }
         let cfg = ModelConfig(numClasses: classes, imageChannels: gray ? 1 : 3, imageSize: hw, widths: list, b: b,
                               maxOut: maxOut, scale: scale ?? Foundation.pow(10, -2 + 1.5 * (2.5 - b)),
                               logitTemperature: temperature, logitBias: bias ?? Foundation.log(1 / Double(classes - 1)))

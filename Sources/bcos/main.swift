@@ -14,8 +14,6 @@ struct Bcos: ParsableCommand {
 
 /// Runs the command; user-caused errors become one line on stderr and exit code 1.
 func runMain() -> Never {
-    // Line-buffered even into a pipe or a log file, so progress shows up as it happens.
-    setvbuf(stdout, nil, _IOLBF, 0)
     do {
         var command = try Bcos.parseAsRoot()
         try command.run()
