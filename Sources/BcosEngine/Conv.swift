@@ -79,6 +79,17 @@ enum ConvKernels {
         }
     }
 
+    /// `im2col` of one image `[channels, h, w]` into `cols` `[channels * kh * kw, oh * ow]`, one channel per job.
+    static func im2colParallel(_ src: UnsafePointer<Float>, channels: Int, h: Int, w: Int, shape s: ConvShape,
+                               oh: Int, ow: Int, cols: UnsafeMutablePointer<Float>) {
+        let kk = s.kernelH * s.kernelW, p = oh * ow
+        let sp = SharedReadPointer(src), cp = SharedPointer(cols)
+        parallelFor(channels, grain: p * kk) { c in
+            im2col(sp.base + c * h * w, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
+                   cols: cp.base + c * kk * p, ld: p, colOffset: 0)
+        }
+    }
+
     /// Adds the patch gradients `cols` (layout as `im2col`) back onto the planes `dst` `[channels, h, w]`.
     static func col2im(_ cols: UnsafePointer<Float>, ld: Int, colOffset: Int, channels: Int, h: Int, w: Int,
                        shape s: ConvShape, oh: Int, ow: Int, dst: UnsafeMutablePointer<Float>) {
@@ -150,7 +161,7 @@ enum ConvKernels {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let (oh, ow) = s.outputSize(h, w)
         precondition(oh > 0 && ow > 0, "input \(h)x\(w) too small for kernel \(s.kernelH) padding \(s.padding)")
-        let p = oh * ow, kk = s.kernelH * s.kernelW, co = s.outChannels
+        let p = oh * ow, co = s.outChannels
         let g = s.groups, cg = s.inChannels / g, og = co / g, k = s.patchSize
         let direct = isPointwise(s)
         let workers = Engine.prepared
@@ -196,11 +207,7 @@ enum ConvKernels {
                             continue
                         }
                         Scratch.with(k * p) { cols in
-                            let cp = SharedPointer(cols)
-                            parallelFor(cg, grain: p * kk) { c in
-                                im2col(src + c * h * w, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
-                                       cols: cp.base + c * kk * p, ld: p, colOffset: 0)
-                            }
+                            im2colParallel(src, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow, cols: cols)
                             GEMM.parallel(m: og, n: p, k: k, a: wg, lda: k, b: cols, ldb: p, c: raw + gi * og * p, ldc: p)
                         }
                     }
@@ -381,11 +388,7 @@ enum ConvKernels {
                             continue
                         }
                         Scratch.with(k * p) { cols in
-                            let cp = SharedPointer(cols)
-                            parallelFor(cg, grain: p * kk) { c in
-                                im2col(xi + c * h * w, channels: 1, h: h, w: w, shape: s, oh: oh, ow: ow,
-                                       cols: cp.base + c * kk * p, ld: p, colOffset: 0)
-                            }
+                            im2colParallel(xi, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow, cols: cols)
                             GEMM.parallel(transB: true, m: og, n: k, k: p, a: gyi, lda: p, b: cols, ldb: p, beta: 1, c: gwg, ldc: k)
                             guard let gxp else { return }
                             GEMM.parallel(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: gyi, ldb: p, c: cols, ldc: p)
