@@ -2,13 +2,13 @@
 """Time the OFFICIAL v1 CIFAR-10 9-layer B-cos net (full width, B=2, MaxOut 2) on the CPU.
 
 The baseline that `bcos bench` compares against: explanation latency for one 32x32 image
-(forward + backward in explanation mode) and forward throughput at batch 64, with the same
-number of threads. Run it next to `bcos bench` on the same machine:
+(forward + backward in explanation mode), forward throughput at batch 64, and training
+throughput at batch 64 (forward, BCE loss, backward, Adam step), with the same number of threads. Run it next to `bcos bench` on the same machine:
 
     ~/bcos-venv/bin/python tools/bench_torch.py --v1 /tmp/bcos-v1 [--threads 2]
 
-It prints one line `torch_explain_ms=... torch_forward_img_s=...` that can be passed on as
-`bcos bench --torch-explain-ms ... --torch-forward ...`.
+It prints one line `torch_explain_ms=... torch_forward_img_s=... torch_train_img_s=...` that can be
+passed on as `bcos bench --torch-explain-ms ... --torch-forward ... --torch-train ...`.
 """
 import argparse
 import statistics
@@ -79,8 +79,24 @@ def main() -> None:
 
     e = median_seconds(explain, args.repeats, 3)
     f = median_seconds(forward, max(3, args.repeats // 4), 1)
+
+    train_model = build(args.v1)
+    for m in train_model:
+        if hasattr(m, "explanation_mode"):
+            m.explanation_mode(False)
+    train_model.train()
+    opt = torch.optim.Adam(train_model.parameters(), lr=1e-4)
+    onehot = torch.nn.functional.one_hot(torch.arange(args.batch) % 10, 10).float()
+
+    def train_step():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(train_model(many), onehot)
+        loss.backward()
+        opt.step()
+
+    t = median_seconds(train_step, max(3, args.repeats // 4), 1)
     print(f"torch {torch.__version__}, {args.threads} threads")
-    print(f"torch_explain_ms={e * 1e3:.2f} torch_forward_img_s={args.batch / f:.1f}")
+    print(f"torch_explain_ms={e * 1e3:.2f} torch_forward_img_s={args.batch / f:.1f} torch_train_img_s={args.batch / t:.1f}")
 
 
 if __name__ == "__main__":
