@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BcosEngine", targets: ["BcosEngine"]),
         .library(name: "BcosData", targets: ["BcosData"]),
         .library(name: "BcosExplain", targets: ["BcosExplain"]),
+        .library(name: "BcosTUI", targets: ["BcosTUI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,8 +27,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .target(name: "BcosData", dependencies: ["CPNG", "CJPEG", "CZlib"]),
         .target(name: "BcosExplain", dependencies: ["BcosEngine"]),
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncurses-dev"])]),
+        .target(name: "BcosTUI", dependencies: ["CNcurses", "BcosEngine", "BcosExplain", "BcosData"]),
         .executableTarget(name: "bcos", dependencies: [
-            "BcosEngine", "BcosData", "BcosExplain",
+            "BcosEngine", "BcosData", "BcosExplain", "BcosTUI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "BcosTestSupport", dependencies: ["BcosEngine"], path: "Tests/BcosTestSupport"),
@@ -36,6 +40,7 @@ let package = Package(
         .testTarget(name: "BcosDataTests", dependencies: ["BcosData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "BcosExplainTests", dependencies: ["BcosExplain", "BcosEngine", "BcosTestSupport"]),
+        .testTarget(name: "BcosTUITests", dependencies: ["BcosTUI", "BcosEngine", "BcosData", "BcosTestSupport"]),
         .testTarget(name: "BcosCLITests", dependencies: ["BcosEngine", "BcosData", "BcosTestSupport"],
                     exclude: ["Fixtures"]),
     ]

@@ -184,3 +184,13 @@ func directoryExists(_ path: String) -> Bool? {
 func joinPath(_ folder: String, _ name: String) -> String {
     folder.hasSuffix("/") ? folder + name : folder + "/" + name
 }
+
+extension Dataset {
+    /// The first `n` images (all of them if there are fewer).
+    public func prefix(_ n: Int) -> Dataset {
+        let k = min(n, count), per = channels * height * width
+        return Dataset(classes: classes, channels: channels, height: height, width: width,
+                       labels: Array(labels.prefix(k)), pixels: Array(pixels.prefix(k * per)),
+                       source: source, skipped: skipped)
+    }
+}

@@ -177,3 +177,32 @@ extension BcosModel {
     /// `3 (cat)`: a class index with its name.
     func labelled(_ k: Int) -> String { "\(k) (\(classes[k]))" }
 }
+
+/// A channel of a layer ranked by its activation for one image.
+public struct RankedNeuron: Sendable, Equatable {
+    public var channel: Int
+    /// The channel's largest activation (or its mean over positions when ranking by mean).
+    public var activation: Float
+    /// Position of the largest activation.
+    public var y: Int
+    public var x: Int
+}
+
+extension BcosModel {
+    /// The `top` channels of `layer` for one encoded image `[1, C, H, W]`, ranked by their maximum activation over
+    /// positions (or by their mean with `byMean`), best first.
+    public func rankNeurons(_ x: Tensor, layer: String, top: Int, byMean: Bool = false) throws -> [RankedNeuron] {
+        let node = try layerIndex(layer)
+        let act = network.forward(x, record: .explanation).outputs[node]!
+        let c = act.shape[1], h = act.shape.count == 4 ? act.shape[2] : 1, w = act.shape.count == 4 ? act.shape[3] : 1
+        var ranked = [RankedNeuron]()
+        for ch in 0..<c {
+            let plane = act.data[(ch * h * w)..<((ch + 1) * h * w)]
+            let best = plane.indices.max { plane[$0] < plane[$1] }! - ch * h * w
+            let score = byMean ? plane.reduce(0, +) / Float(h * w) : plane[ch * h * w + best]
+            ranked.append(RankedNeuron(channel: ch, activation: score, y: best / w, x: best % w))
+        }
+        ranked.sort { $0.activation > $1.activation }
+        return Array(ranked.prefix(max(0, top)))
+    }
+}

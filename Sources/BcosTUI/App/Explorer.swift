@@ -1,0 +1,180 @@
+import BcosData
+import BcosEngine
+import BcosExplain
+import Foundation
+
+/// The terminal explorer: owns the state, the terminal and the worker, and runs the event loop.
+public final class Explorer {
+    public let dataset: Dataset
+    public private(set) var state: AppState
+    let gallery: Gallery
+    let inbox = Inbox()
+    let worker: Worker
+    let exportDir: String
+
+    /// - Parameters:
+    ///   - models: the models to offer; `initial` is shown first.
+    ///   - exportDir: where `e` writes PNGs (created on first export).
+    public init(dataset: Dataset, datasetName: String, models: [ModelEntry], initial: Int, exportDir: String,
+                width: Int = 80, height: Int = 24) {
+        self.dataset = dataset
+        self.exportDir = exportDir
+        state = AppState(width: width, height: height, datasetName: datasetName, classes: dataset.classes,
+                         labels: dataset.labels, imageWidth: dataset.width, imageHeight: dataset.height, models: models,
+                         modelIndex: initial)
+        gallery = Explorer.gallery(for: dataset)
+        worker = Worker(dataset: dataset, models: models, inbox: inbox)
+    }
+
+    /// RGB bytes of every dataset image (grayscale replicated).
+    static func gallery(for d: Dataset) -> Gallery {
+        Gallery { i in
+            let plane = d.height * d.width, base = i * d.channels * plane
+            var out = [UInt8](repeating: 0, count: plane * 3)
+            for p in 0..<plane {
+                for k in 0..<3 { out[p * 3 + k] = d.pixels[base + (d.channels == 3 ? k : 0) * plane + p] }
+            }
+            return out
+        }
+    }
+
+    /// Applies an action and carries out the effects it asks for.
+    public func dispatch(_ action: Action) {
+        for effect in reduce(&state, action) {
+            if case .export(let image, let screen) = effect {
+                export(image: image, screen: screen)
+            } else {
+                worker.submit(effect)
+            }
+        }
+    }
+
+    /// Starts loading the first model.
+    public func start() {
+        state.status = "loading \(state.models[state.modelIndex].name) …"
+        worker.submit(.loadModel(index: state.modelIndex, generation: state.modelGeneration))
+    }
+
+    /// Applies everything the workers have posted; true if anything arrived.
+    @discardableResult
+    public func drainInbox() -> Bool {
+        let actions = inbox.drain()
+        for a in actions { dispatch(a) }
+        return !actions.isEmpty
+    }
+
+    /// Draws the current state into a fresh buffer.
+    public func frame() -> CellBuffer {
+        var buffer = CellBuffer(width: state.width, height: state.height)
+        render(state, gallery: gallery, into: &buffer)
+        return buffer
+    }
+
+    /// Runs until the user quits. The terminal is restored on every way out.
+    public func run(colorOverride: ColorMode?) throws {
+        let terminal = try Terminal(colorOverride: colorOverride)
+        defer { terminal.restore() }
+        let size = terminal.size
+        state.width = size.width
+        state.height = size.height
+        start()
+        var dirty = true
+        while !state.quit {
+            if dirty {
+                terminal.present(frame())
+                dirty = false
+            }
+            if let key = terminal.readKey(timeoutMs: 40) {
+                switch key {
+                case .resize:
+                    let size = terminal.size
+                    terminal.invalidate()
+                    dispatch(.resize(width: size.width, height: size.height))
+                case .ctrlL:
+                    terminal.invalidate()
+                default:
+                    dispatch(.key(key))
+                }
+                dirty = true
+            }
+            if drainInbox() { dirty = true }
+        }
+    }
+
+    // MARK: export
+
+    /// Writes the current view's pictures (nearest-upscaled to at least 256 px) and a composite panel into the
+    /// export directory, never replacing a file (numbered names).
+    func export(image: Int, screen: Screen) {
+        do {
+            try FileManager.default.createDirectory(atPath: exportDir, withIntermediateDirectories: true)
+            let w = dataset.width, h = dataset.height
+            let factor = max(1, (256 + max(w, h) - 1) / max(w, h))
+            var written = [String]()
+            func save(_ rgb: [UInt8], _ name: String) throws {
+                let path = uniquePath(name)
+                try PNG.write(Image(width: w * factor, height: h * factor,
+                                    rgb: Visualize.upscale(rgb, width: w, height: h, channels: 3, factor: factor)), to: path)
+                written.append(path)
+            }
+            let stem = "img\(image)"
+            let original = gallery.rgb(image)
+            switch screen {
+            case .inspect, .browser:
+                guard let r = state.inspect, r.image == image else {
+                    state.status = "nothing to export yet: the explanation is still being computed"
+                    return
+                }
+                let cls = dataset.classes[r.target].replacingOccurrences(of: "/", with: "-")
+                try save(original, "\(stem)_image.png")
+                try save(r.colour, "\(stem)_\(cls)_explanation.png")
+                try save(r.contributions, "\(stem)_\(cls)_contributions.png")
+                try save(r.delta, "\(stem)_delta.png")
+                try savePanel([original, r.colour, r.contributions, r.delta], name: "\(stem)_\(cls)_panel.png",
+                              factor: factor, written: &written)
+            case .neurons:
+                guard let r = state.neurons, r.image == image, r.neurons.indices.contains(state.neuronCursor) else {
+                    state.status = "nothing to export yet: the neurons are still being ranked"
+                    return
+                }
+                let n = r.neurons[state.neuronCursor]
+                let layer = state.layers.indices.contains(r.layer) ? state.layers[r.layer].name : "\(r.layer)"
+                try save(original, "\(stem)_image.png")
+                try save(n.colour, "\(stem)_layer\(layer)_ch\(n.channel).png")
+                try savePanel([original] + r.neurons.map(\.colour), name: "\(stem)_layer\(layer)_neurons.png",
+                              factor: factor, written: &written)
+            }
+            state.status = "exported " + written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+                + " to \(exportDir)"
+        } catch {
+            state.status = "export failed: \(error)"
+        }
+    }
+
+    private func savePanel(_ images: [[UInt8]], name: String, factor: Int, written: inout [String]) throws {
+        let w = dataset.width, h = dataset.height, gap = 2
+        let pw = images.count * (w + gap) - gap
+        var rgb = [UInt8](repeating: 255, count: pw * h * 3)
+        for (k, img) in images.enumerated() {
+            for y in 0..<h {
+                for x in 0..<w {
+                    for c in 0..<3 { rgb[(y * pw + k * (w + gap) + x) * 3 + c] = img[(y * w + x) * 3 + c] }
+                }
+            }
+        }
+        let path = uniquePath(name)
+        try PNG.write(Image(width: pw * factor, height: h * factor,
+                            rgb: Visualize.upscale(rgb, width: pw, height: h, channels: 3, factor: factor)), to: path)
+        written.append(path)
+    }
+
+    /// `dir/name`, or `dir/stem-1.png`, `stem-2.png`, ... if taken.
+    private func uniquePath(_ name: String) -> String {
+        let base = (exportDir as NSString).appendingPathComponent(name)
+        if !FileManager.default.fileExists(atPath: base) { return base }
+        let stem = (base as NSString).deletingPathExtension, ext = (base as NSString).pathExtension
+        var i = 1
+        while FileManager.default.fileExists(atPath: "\(stem)-\(i).\(ext)") { i += 1 }
+        return "\(stem)-\(i).\(ext)"
+    }
+}

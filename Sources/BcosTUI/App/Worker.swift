@@ -1,0 +1,194 @@
+import BcosData
+import BcosEngine
+import BcosExplain
+import Foundation
+
+/// A thread-safe mailbox of actions from the workers to the UI loop.
+public final class Inbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Action] = []
+
+    public init() {}
+
+    public func post(_ a: Action) {
+        lock.lock()
+        items.append(a)
+        lock.unlock()
+    }
+
+    public func drain() -> [Action] {
+        lock.lock()
+        defer { lock.unlock() }
+        let out = items
+        items = []
+        return out
+    }
+}
+
+/// Runs forward passes and explanations off the UI thread. Predictions run on one queue and explanations on
+/// another, so an explanation never waits for a whole dataset's predictions; stale requests are skipped.
+public final class Worker: @unchecked Sendable {
+    let dataset: Dataset
+    let models: [ModelEntry]
+    let inbox: Inbox
+    private let predictQueue = DispatchQueue(label: "bcos.predict")
+    private let explainQueue = DispatchQueue(label: "bcos.explain")
+    private let lock = NSLock()
+    private var loaded: (generation: Int, model: BcosModel)?
+    private var latestGeneration = 0
+    private var latestExplain = 0
+    private var cache: [String: InspectResult] = [:]
+    private var cacheOrder: [String] = []
+
+    public init(dataset: Dataset, models: [ModelEntry], inbox: Inbox) {
+        self.dataset = dataset
+        self.models = models
+        self.inbox = inbox
+    }
+
+    private func current() -> (generation: Int, model: BcosModel)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return loaded
+    }
+
+    /// Input tensor `[1, C, H, W]` (encoded) of dataset image `i` for `model`.
+    func input(_ i: Int, _ model: BcosModel) -> Tensor {
+        model.encode(Tensor(shape: [1, dataset.channels, dataset.height, dataset.width], data: dataset.image(i)))
+    }
+
+    public func submit(_ effect: Effect) {
+        switch effect {
+        case .loadModel(let index, let generation):
+            lock.lock()
+            latestGeneration = generation
+            lock.unlock()
+            predictQueue.async { self.load(index: index, generation: generation) }
+        case .inspect(let image, let target, let generation):
+            let ticket = nextTicket()
+            explainQueue.async { self.inspect(image: image, target: target, generation: generation, ticket: ticket) }
+        case .neurons(let image, let layer, let generation):
+            let ticket = nextTicket()
+            explainQueue.async { self.neurons(image: image, layer: layer, generation: generation, ticket: ticket) }
+        case .export:
+            break  // done by the UI loop, which holds the pictures
+        }
+    }
+
+    private func nextTicket() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        latestExplain += 1
+        return latestExplain
+    }
+
+    private func isStale(ticket: Int, generation: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return ticket != latestExplain || generation != latestGeneration
+    }
+
+    private func load(index: Int, generation: Int) {
+        let model: BcosModel
+        do {
+            model = try BcosModel.load(models[index].path)
+            guard model.config.imageChannels == dataset.channels else {
+                throw BcosError("model '\(models[index].path)' takes \(model.config.imageChannels)-channel images, "
+                                + "the dataset has \(dataset.channels)")
+            }
+            guard model.config.numClasses == dataset.classes.count else {
+                throw BcosError("model '\(models[index].path)' has \(model.config.numClasses) classes, the dataset "
+                                + "\(dataset.classes.count)")
+            }
+            try model.validateInput(height: dataset.height, width: dataset.width, what: "the dataset's images")
+        } catch {
+            inbox.post(.modelFailed(generation: generation, message: "\(error)"))
+            return
+        }
+        lock.lock()
+        loaded = (generation, model)
+        cache = [:]
+        cacheOrder = []
+        lock.unlock()
+        let shapes = model.network.shapes(input: [1, model.config.inputChannels, dataset.height, dataset.width])
+        let layers = model.network.nodes.indices.dropFirst().map { (model.network.nodes[$0].name, shapes[$0]) }
+        inbox.post(.modelReady(generation: generation, layers: layers))
+        // Predict everything in batches, newest model only.
+        let batch = 256
+        var start = 0
+        while start < dataset.count {
+            lock.lock()
+            let stale = generation != latestGeneration
+            lock.unlock()
+            if stale { return }
+            let idx = Array(start..<min(dataset.count, start + batch))
+            let (pixels, _) = dataset.batch(idx)
+            let logits = model.logits(model.encode(Tensor(shape: [idx.count, dataset.channels, dataset.height, dataset.width],
+                                                          data: pixels)))
+            let k = logits.shape[1]
+            let results = (0..<idx.count).map { i -> Prediction in
+                let row = Array(logits.data[(i * k)..<((i + 1) * k)])
+                let best = row.indices.max { row[$0] < row[$1] } ?? 0
+                return Prediction(predicted: best, confidence: 1 / (1 + expf(-row[best])))
+            }
+            inbox.post(.predictions(generation: generation, start: start, results: results))
+            start += batch
+        }
+    }
+
+    private func inspect(image: Int, target: Int?, generation: Int, ticket: Int) {
+        guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
+        let key = "\(generation)/\(image)/\(target.map(String.init) ?? "top")"
+        lock.lock()
+        let hit = cache[key]
+        lock.unlock()
+        if let hit {
+            inbox.post(.inspectReady(hit))
+            return
+        }
+        do {
+            let x = input(image, model)
+            let e = try model.explain(x, target: target.map { .logit($0) } ?? .predicted)
+            let d = try model.explain(x, target: .topTwoDelta)
+            guard case .logit(let k) = e.target, case .difference(let a, let b) = d.target else { return }
+            let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: 1)
+            let result = InspectResult(
+                image: image, modelGeneration: generation, target: k, logits: e.logits,
+                colour: Visualize.composite(rgba), contributions: Visualize.signedColours(e.contributions.data).rgb,
+                delta: Visualize.signedColours(d.contributions.data).rgb, deltaClasses: (a, b),
+                completenessError: e.completenessError, explainedValue: e.explainedValue,
+                width: dataset.width, height: dataset.height)
+            lock.lock()
+            cache[key] = result
+            cacheOrder.append(key)
+            if cacheOrder.count > 64 { cache[cacheOrder.removeFirst()] = nil }
+            lock.unlock()
+            inbox.post(.inspectReady(result))
+        } catch {
+            inbox.post(.status("cannot explain image \(image): \(error)"))
+        }
+    }
+
+    private func neurons(image: Int, layer: Int, generation: Int, ticket: Int, count: Int = 12) {
+        guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
+        let nodes = model.network.nodes
+        guard layer + 1 < nodes.count else { return }
+        let name = nodes[layer + 1].name
+        let x = input(image, model)
+        do {
+            let ranked = try model.rankNeurons(x, layer: name, top: count)
+            var results = [NeuronResult]()
+            for n in ranked {
+                if isStale(ticket: ticket, generation: generation) { return }
+                let e = try model.explain(x, target: .neuron(layer: name, channel: n.channel, position: .at(y: n.y, x: n.x)))
+                let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: 1)
+                results.append(NeuronResult(channel: n.channel, activation: n.activation, y: n.y, x: n.x,
+                                            colour: Visualize.composite(rgba), completenessError: e.completenessError))
+            }
+            inbox.post(.neuronsReady(NeuronsResult(image: image, modelGeneration: generation, layer: layer, neurons: results,
+                                                   width: dataset.width, height: dataset.height)))
+        } catch {
+            inbox.post(.status("cannot rank neurons of layer \(name): \(error)"))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// A layer list and the layer's most active neurons for the current image, each drawn as its explanation.
+func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
+    let listW = min(30, max(20, s.width / 4))
+    let listH = s.height - 4
+    b.put("layers (\(s.layers.count))", x: 1, y: 1, fg: Theme.accent, bold: true)
+    if s.layers.isEmpty {
+        b.put("loading…", x: 1, y: 2, fg: Theme.muted)
+    } else {
+        let visible = max(1, listH - 1)
+        let top = max(0, min(s.layerIndex - visible / 2, s.layers.count - visible))
+        for row in 0..<min(visible, s.layers.count) {
+            let i = top + row
+            let (name, shape) = s.layers[i]
+            let text = name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + shape.dropFirst().map(String.init).joined(separator: "x")
+            b.put(text.padding(toLength: listW - 1, withPad: " ", startingAt: 0), x: 1, y: 2 + row,
+                  fg: i == s.layerIndex ? nil : Theme.muted, reverse: i == s.layerIndex, maxWidth: listW - 1)
+        }
+    }
+    let x0 = listW + 1, areaW = s.width - x0 - 1
+    panel(gallery.rgb(s.current), width: s.imageWidth, height: s.imageHeight,
+          scale: panelLayout(count: 1, w: s.imageWidth, h: s.imageHeight, cols: 16, rows: 9).scale,
+          title: "image", x: x0, y: 1, into: &b)
+    guard let r = s.neurons else {
+        b.put("ranking neurons…", x: x0 + 18, y: 2, fg: Theme.muted)
+        return
+    }
+    let layerName = s.layers.indices.contains(r.layer) ? s.layers[r.layer].name : "?"
+    b.put("layer \(layerName): top \(r.neurons.count) channels by max activation", x: x0 + 18, y: 1, fg: Theme.accent,
+          bold: true, maxWidth: areaW - 18)
+    if let sel = r.neurons.indices.contains(s.neuronCursor) ? r.neurons[s.neuronCursor] : nil {
+        b.put(String(format: "channel %d  activation %.4g at (%d, %d)  completeness error %.1e", sel.channel,
+                     sel.activation, sel.y, sel.x, sel.completenessError), x: x0 + 18, y: 2, maxWidth: areaW - 18)
+    }
+    // Thumbnails of every neuron's explanation, the selected one enlarged at the right.
+    let bigScale = panelLayout(count: 1, w: r.width, h: r.height, cols: max(12, areaW / 3), rows: s.height - 8).scale
+    let bigW = panelCols(r.width, scale: bigScale) + 2
+    let gridW = max(12, areaW - bigW - 1)
+    let thumbScale = panelLayout(count: 1, w: r.width, h: r.height, cols: 14, rows: 8).scale
+    let tw = max(panelCols(r.width, scale: thumbScale), 10) + 1, th = panelRows(r.height, scale: thumbScale) + 2
+    let perRow = max(1, gridW / tw)
+    let gridTop = 4 + panelRows(s.imageHeight, scale: 1) / 2
+    for (i, n) in r.neurons.enumerated() {
+        let x = x0 + (i % perRow) * tw, y = gridTop + (i / perRow) * th
+        guard y + th <= s.height - 2 else { break }
+        let tpw = panelCols(r.width, scale: thumbScale), tph = max(1, Int((Double(r.height) * thumbScale).rounded()))
+        b.drawImage(resample(n.colour, width: r.width, height: r.height, toWidth: tpw, toHeight: tph),
+                    width: tpw, height: tph, x: x, y: y)
+        b.put(String(format: "%d:%.3g", n.channel, n.activation).padding(toLength: tw - 1, withPad: " ", startingAt: 0),
+              x: x, y: y + th - 1, fg: i == s.neuronCursor ? nil : Theme.muted, reverse: i == s.neuronCursor, maxWidth: tw - 1)
+    }
+    if r.neurons.indices.contains(s.neuronCursor) {
+        let n = r.neurons[s.neuronCursor]
+        panel(n.colour, width: r.width, height: r.height, scale: bigScale, title: "channel \(n.channel)",
+              x: s.width - bigW, y: gridTop, into: &b)
+    }
+}

@@ -1,0 +1,111 @@
+@testable import BcosTUI
+import XCTest
+
+/// The reducer: navigation, filters, sorting, model switches and stale results, without a terminal.
+final class StateTests: XCTestCase {
+    func state(width: Int = 80, height: Int = 24, count: Int = 40) -> AppState {
+        var s = AppState(width: width, height: height, datasetName: "toy", classes: ["cat", "dog", "ship"],
+                         labels: (0..<count).map { $0 % 3 }, imageWidth: 8, imageHeight: 8,
+                         models: [ModelEntry(name: "a", path: "a"), ModelEntry(name: "b", path: "b")], modelIndex: 0)
+        // Every fourth image is misclassified; confidence grows with the index.
+        _ = reduce(&s, .predictions(generation: 0, start: 0, results: (0..<count).map { i in
+            Prediction(predicted: i % 4 == 0 ? (i + 1) % 3 : i % 3, confidence: Float(i) / Float(count))
+        }))
+        return s
+    }
+
+    func testCursorMovesAndClampsAndScrolls() {
+        var s = state()
+        let layout = BrowserLayout(s)
+        _ = reduce(&s, .key(.right))
+        XCTAssertEqual(s.cursor, 1)
+        _ = reduce(&s, .key(.down))
+        XCTAssertEqual(s.cursor, 1 + layout.columns)
+        _ = reduce(&s, .key(.char("G")))
+        XCTAssertEqual(s.cursor, 39)
+        XCTAssertGreaterThan(s.scrollRow, 0, "the last row is scrolled into view")
+        _ = reduce(&s, .key(.right))
+        XCTAssertEqual(s.cursor, 39, "clamped at the end")
+        _ = reduce(&s, .key(.char("g")))
+        XCTAssertEqual(s.cursor, 0)
+        XCTAssertEqual(s.scrollRow, 0)
+        _ = reduce(&s, .key(.pageDown))
+        XCTAssertEqual(s.cursor, min(39, layout.perPage))
+    }
+
+    func testFiltersAndSort() {
+        var s = state()
+        _ = reduce(&s, .key(.char("x")))
+        XCTAssertEqual(s.visible, stride(from: 0, to: 40, by: 4).map { $0 })
+        _ = reduce(&s, .key(.char("a")))
+        XCTAssertEqual(s.visible.count, 40)
+        _ = reduce(&s, .key(.char("/")))
+        for c in "do" { _ = reduce(&s, .key(.char(c))) }
+        _ = reduce(&s, .key(.enter))
+        XCTAssertEqual(s.filter, .trueClass(1))
+        XCTAssertTrue(s.visible.allSatisfy { s.labels[$0] == 1 })
+        _ = reduce(&s, .key(.char("p")))
+        for c in "ship" { _ = reduce(&s, .key(.char(c))) }
+        _ = reduce(&s, .key(.enter))
+        XCTAssertEqual(s.filter, .predictedClass(2))
+        XCTAssertTrue(s.visible.allSatisfy { s.predictions[$0]?.predicted == 2 })
+        _ = reduce(&s, .key(.char("a")))
+        _ = reduce(&s, .key(.char("s")))
+        XCTAssertEqual(s.sort, .confidenceDown)
+        XCTAssertEqual(s.visible.first, 39)
+        _ = reduce(&s, .key(.char("/")))
+        for c in "zebra" { _ = reduce(&s, .key(.char(c))) }
+        _ = reduce(&s, .key(.enter))
+        XCTAssertTrue(s.status.contains("zebra"))
+    }
+
+    func testEnterAsksForTheExplanationOfThePredictedClass() {
+        var s = state()
+        _ = reduce(&s, .key(.right))
+        let effects = reduce(&s, .key(.enter))
+        XCTAssertEqual(s.screen, .inspect)
+        XCTAssertEqual(s.current, 1)
+        XCTAssertEqual(effects, [.inspect(image: 1, target: nil, generation: 0)])
+        let next = reduce(&s, .key(.down))
+        XCTAssertEqual(next, [.inspect(image: 1, target: 2, generation: 0)], "↓ explains the next class")
+        XCTAssertEqual(reduce(&s, .key(.char("e"))), [.export(image: 1, screen: .inspect)])
+        _ = reduce(&s, .key(.escape))
+        XCTAssertEqual(s.screen, .browser)
+    }
+
+    func testModelSwitchDropsStaleResults() {
+        var s = state()
+        _ = reduce(&s, .key(.char("m")))
+        _ = reduce(&s, .key(.down))
+        let effects = reduce(&s, .key(.enter))
+        XCTAssertEqual(effects, [.loadModel(index: 1, generation: 1)])
+        XCTAssertEqual(s.modelIndex, 1)
+        XCTAssertEqual(s.predictionsDone, 0)
+        _ = reduce(&s, .predictions(generation: 0, start: 0, results: [Prediction(predicted: 0, confidence: 1)]))
+        XCTAssertNil(s.predictions[0], "a result for the old model is dropped")
+        _ = reduce(&s, .predictions(generation: 1, start: 0, results: [Prediction(predicted: 2, confidence: 0.5)]))
+        XCTAssertEqual(s.predictions[0]?.predicted, 2)
+    }
+
+    func testQuitKeysAndHelp() {
+        var s = state()
+        _ = reduce(&s, .key(.char("?")))
+        XCTAssertEqual(s.overlay, .help)
+        _ = reduce(&s, .key(.char("j")))
+        XCTAssertEqual(s.overlay, .none, "any key closes help")
+        _ = reduce(&s, .key(.ctrlC))
+        XCTAssertTrue(s.quit)
+        var t = state()
+        _ = reduce(&t, .key(.char("q")))
+        XCTAssertTrue(t.quit)
+    }
+
+    func testJumpToIndex() {
+        var s = state()
+        _ = reduce(&s, .key(.char(":")))
+        for c in "27" { _ = reduce(&s, .key(.char(c))) }
+        _ = reduce(&s, .key(.enter))
+        XCTAssertEqual(s.cursor, 27)
+        XCTAssertEqual(s.current, 27)
+    }
+}
