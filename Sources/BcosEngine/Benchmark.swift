@@ -113,3 +113,8 @@ extension Benchmark {
         return Double(usage.ru_maxrss) / 1024
     }
 }
+
+extension Benchmark {
+    /// "N threads", for report headers.
+    public static var threadsDescription: String { "\(Engine.threads) threads" }
+}

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BcosData
+import BcosTUI
 import BcosEngine
 import Foundation
 
@@ -38,12 +40,19 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also time training steps (forward, loss, full backward, Adam) at --batch.")
     var train = false
 
+    @Flag(name: .long, help: "Instead: key-to-frame latency and memory of the explorer on --data (default Fashion-MNIST) with --model (default: the shipped model).")
+    var tui = false
+
+    @Option(name: .long, help: "Dataset for --tui.")
+    var data: String?
+
     func run() throws {
         guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
         if let threads, threads < 1 { throw BcosError("--threads must be at least 1, got \(threads)") }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Benchmark.setThreads(n)
+        if tui { return try benchTUI() }
         let m: BcosModel
         if let model {
             m = try BcosModel.load(model)
@@ -99,5 +108,29 @@ struct Bench: ParsableCommand {
         }
         print(String(format: "all conv layers: B-cos %.1f ms, plain conv %.1f ms -> B-cos overhead %.1f%%",
                      totB * 1e3, totC * 1e3, (totB / totC - 1) * 100))
+    }
+
+    func benchTUI() throws {
+        let dataPath = data ?? Explore.defaultData
+        let dataset = try Dataset.load(dataPath, split: .test)
+        let path = model ?? Explore.shippedModelDirs().flatMap(Explore.modelFiles).first { p in
+            (try? BcosModel.load(p)).map { $0.config.imageChannels == dataset.channels && $0.config.numClasses == dataset.classes.count } ?? false
+        }
+        guard let path else { throw BcosError("no model for '\(dataPath)'; pass --model") }
+        let explorer = Explorer(dataset: dataset, datasetName: "bench", models: [ModelEntry(name: Explore.name(path), path: path)],
+                                initial: 0, exportDir: NSTemporaryDirectory(), width: 120, height: 40)
+        let r = ExplorerBenchmark.run(explorer, keys: quick ? 40 : 400, rss: Benchmark.peakResidentMiB)
+        func stats(_ v: [Double]) -> String {
+            let s = v.sorted()
+            return String(format: "median %6.2f ms  p95 %6.2f ms  max %6.2f ms  (n=%d)", s[s.count / 2],
+                          s[min(s.count - 1, s.count * 95 / 100)], s.last ?? 0, s.count)
+        }
+        print("bcos bench --tui: \(path) on \(dataPath) (\(dataset.count) images), 120x40 frame, \(Benchmark.threadsDescription)")
+        print(String(format: "predictions for all images: %.1f s (in the background)", r.predictSeconds))
+        print("browse key -> frame:          " + stats(r.browseMs))
+        print("inspect next image -> frame with its explanations: " + stats(r.inspectMs))
+        print("neurons next layer -> frame with ranked neurons:   " + stats(r.neuronsMs))
+        print(String(format: "peak RSS: %.0f MiB after predictions, %.0f MiB after browsing all %d images", r.rssStartMiB,
+                     r.rssEndMiB, r.imagesBrowsed))
     }
 }

@@ -53,7 +53,7 @@ final class ExplorerEndToEndTests: CLITestCase {
             screen = try tmux.waitFor("completeness")
             XCTAssertTrue(screen.contains("inspect #1") && screen.contains("true class"), screen)
             // Resize bigger, too small, and back: every frame is redrawn.
-            try tmux.command(["resize-window", "-t", "0", "-x", "120", "-y", "40"])
+            try tmux.command(["resize-window", "-t", "0", "-x", "200", "-y", "60"])
             screen = try tmux.waitFor("completeness")
             try tmux.command(["resize-window", "-t", "0", "-x", "50", "-y", "14"])
             try tmux.waitFor("terminal too small")
