@@ -212,10 +212,11 @@ public struct BcosConv2d: Sendable {
     ///   - input: the layer's forward input `[N, C_in, H, W]`.
     ///   - cache: recorded with `.training`.
     ///   - needInput: whether to compute the input gradient (not needed for the first layer).
+    ///   - needWeight: whether to compute the weight gradient (not needed for input gradients of post-hoc methods).
     /// - Returns: the input gradient (empty tensor when not needed) and the gradient of the raw weights
-    ///   `[C_out * M, C_in / groups, kh, kw]`.
+    ///   `[C_out * M, C_in / groups, kh, kw]` (nil when not needed).
     public func backwardTrain(_ gradOut: Tensor, input x: Tensor, cache: BcosConvCache,
-                              needInput: Bool = true) -> (input: Tensor, weight: Tensor) {
+                              needInput: Bool = true, needWeight: Bool = true) -> (input: Tensor, weight: Tensor?) {
         precondition(cache.lin.count == gradOut.count, "backwardTrain needs a forward recorded with .training")
         let n = gradOut.shape[0], co = outChannels, m = maxOut
         let oh = gradOut.shape[2], ow = gradOut.shape[3], p = oh * ow
@@ -258,13 +259,19 @@ public struct BcosConv2d: Sendable {
                 }
             }
         }}}
-        var (gx, gwHat) = ConvKernels.backward(gRaw, input: x, weight: normalizedWeight, shape: conv, needInput: needInput)
+        var gx: Tensor, gwHat: [Float]?
+        if needWeight {
+            (gx, gwHat) = ConvKernels.backward(gRaw, input: x, weight: normalizedWeight, shape: conv, needInput: needInput)
+        } else {
+            gx = ConvKernels.backwardInput(gRaw, weight: normalizedWeight, shape: conv, inputH: x.shape[2], inputW: x.shape[3])
+            gwHat = nil
+        }
         if bExp != 1 && needInput {
             // norm = sqrt(S + 1e-6), S = box-sum of Σ_c x²: dL/dx += 2 x · boxsumᵀ(dL/dnorm / (2 norm)).
             let gS = zip(gNorm, cache.norm).map { $0 / (2 * $1) }
             ConvKernels.addPatchNormGradient(Tensor(shape: [n, groups, oh, ow], data: gS), input: x, shape: conv, into: &gx)
         }
-        return (gx, BcosConv2d.normalizeBackward(gwHat, raw: weight, normalized: normalizedWeight, rows: conv.outChannels))
+        return (gx, gwHat.map { BcosConv2d.normalizeBackward($0, raw: weight, normalized: normalizedWeight, rows: conv.outChannels) })
     }
 
     /// Gradient through `ŵ = w / ||w||` (per output row): `(g - ŵ (ŵ · g)) / ||w||`.

@@ -206,3 +206,18 @@ extension BcosModel {
         return Array(ranked.prefix(max(0, top)))
     }
 }
+
+extension BcosModel {
+    /// The ordinary (autograd) gradient of `logit[target]` with respect to encoded inputs `[N, C, H, W]`, nothing
+    /// detached, as post-hoc methods use it; also the gradients at the nodes in `keep`.
+    ///
+    /// - Returns: logits `[N, K]`, the input gradient `[N, C, H, W]`, kept node gradients and the trace.
+    public func gradient(_ x: Tensor, target: Int, keep: Set<Int> = []) -> (logits: Tensor, input: Tensor, nodes: [Int: Tensor], trace: Trace) {
+        let trace = network.forward(x, record: .training)
+        let logits = trace.output
+        var seed = Tensor(shape: logits.shape)
+        for i in 0..<logits.shape[0] { seed.data[i * logits.shape[1] + target] = 1 }
+        let g = network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .gradient, keep: keep)
+        return (logits, g.input!, g.nodes, trace)
+    }
+}

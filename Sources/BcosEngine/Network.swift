@@ -140,23 +140,35 @@ public struct Network: Sendable {
     /// Every B-cos layer's dynamic factor and MaxOut choice is a constant, so the result is the row(s) of
     /// the input-dependent linear map W(x) selected by `seed`. Returns the gradient at the input `[N, C, H, W]`.
     public func backwardExplain(_ trace: Trace, from: Int, seed: Tensor) -> Tensor {
-        backward(trace, from: from, seed: seed, training: false).input!
+        backward(trace, from: from, seed: seed, mode: .explanation).input!
     }
 
     /// Gradients of one backward pass.
     public struct Gradients: Sendable {
-        /// Gradient at the network input (explanation mode only).
+        /// Gradient at the network input (explanation and gradient modes).
         public var input: Tensor?
         /// Gradient of each B-cos layer's raw weights, by node index (training only).
         public var weights: [Int: Tensor]
+        /// Gradients at the nodes asked for with `keep`, by node index.
+        public var nodes: [Int: Tensor]
+    }
+
+    /// What a backward pass computes.
+    public enum BackwardMode: Sendable, Equatable {
+        /// Dynamic scales and MaxOut choices frozen: rows of W(x); input gradient only.
+        case explanation
+        /// The full gradient (nothing detached) of the weights; no input gradient. Needs a `.training` trace.
+        case training
+        /// The full gradient at the input, as autograd gives it (for post-hoc methods). Needs a `.training` trace.
+        case gradient
     }
 
     /// Backward from node `from` seeded with `seed`.
     ///
-    /// - Parameter training: the full gradient (dynamic scales, patch norms and weight normalisation carry
-    ///   gradient; needs a trace recorded with `.training`) with weight gradients, and no input gradient;
-    ///   otherwise the explanation backward (frozen dynamic scales), input gradient only.
-    public func backward(_ trace: Trace, from: Int, seed: Tensor, training: Bool) -> Gradients {
+    /// - Parameter keep: nodes whose gradient to return in `nodes` (e.g. the activations GradCAM weighs).
+    public func backward(_ trace: Trace, from: Int, seed: Tensor, mode: BackwardMode, keep: Set<Int> = []) -> Gradients {
+        let training = mode == .training
+        var kept = [Int: Tensor]()
         precondition(trace.outputs[from]?.shape == seed.shape, "seed shape \(seed.shape) does not match node \(from)")
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         var weightGrads = [Int: Tensor]()
@@ -164,6 +176,7 @@ public struct Network: Sendable {
         for i in stride(from: from, to: 0, by: -1) {
             guard let g = grads[i] else { continue }
             grads[i] = nil
+            if keep.contains(i) { kept[i] = g }
             let node = nodes[i]
             let inShape = { (k: Int) in trace.outputs[node.inputs[k]]!.shape }
             // Training never needs the gradient at the network input itself.
@@ -176,9 +189,9 @@ public struct Network: Sendable {
                 guard case .bcos(let cache) = trace.caches[i] else {
                     preconditionFailure("node \(node.name) has no recorded cache: run forward with record")
                 }
-                if training {
+                if mode != .explanation {
                     let (gx, gw) = layer.backwardTrain(g, input: trace.outputs[node.inputs[0]]!, cache: cache,
-                                                       needInput: needInput)
+                                                       needInput: needInput, needWeight: training)
                     weightGrads[i] = gw
                     gin = [gx]
                 } else {
@@ -209,7 +222,7 @@ public struct Network: Sendable {
                 }
             }
         }
-        return Gradients(input: training ? nil : grads[0], weights: weightGrads)
+        return Gradients(input: training ? nil : grads[0], weights: weightGrads, nodes: kept)
     }
 
     /// Output shape of every node for an input of shape `[1, C, H, W]`, without running any arithmetic.

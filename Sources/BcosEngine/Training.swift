@@ -152,7 +152,7 @@ extension BcosModel {
     public func lossAndGradients(_ x: Tensor, labels: [Int]) -> (loss: Double, logits: Tensor, gradients: [Int: Tensor]) {
         let trace = network.forward(x, record: .training)
         let (loss, seed) = Loss.bceOneHot(logits: trace.output, labels: labels)
-        let grads = network.backward(trace, from: network.nodes.count - 1, seed: seed, training: true)
+        let grads = network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .training)
         return (loss, trace.output, grads.weights)
     }
 

@@ -55,6 +55,14 @@ final class GradientTests: XCTestCase {
             return (out, co, oh, ow)
         }
 
+        func logits(_ x: [Double], c: Int, h: Int, w: Int) -> [Double] {
+            var (a, cc, hh, ww) = (x, c, h, w)
+            for i in 0..<weights.count { (a, cc, hh, ww) = conv(a, c: cc, h: hh, w: ww, layer: i) }
+            return (0..<cc).map { k in
+                (0..<(hh * ww)).reduce(0.0) { $0 + a[k * hh * ww + $1] } / Double(hh * ww) / cfg.logitTemperature + cfg.logitBias
+            }
+        }
+
         func loss(_ images: [[Double]], labels: [Int], c: Int, h: Int, w: Int) -> Double {
             var total = 0.0
             for (x, label) in zip(images, labels) {
@@ -146,5 +154,34 @@ final class GradientTests: XCTestCase {
         var last = first
         for _ in 0..<30 { last = model.trainStep(x, labels: labels, optimizer: &adam, lr: 1e-2).loss }
         XCTAssertLessThan(last, 0.5 * first, "loss \(first) -> \(last)")
+    }
+
+    /// The autograd-style input gradient that post-hoc methods use (nothing detached) against finite differences
+    /// of the Double reference.
+    func testInputGradientMatchesFiniteDifferences() throws {
+        for (b, m) in [(2.0, 2), (1.5, 1), (2.5, 2)] {
+            let cfg = ModelConfig(numClasses: 4, imageSize: [8, 8], widths: [3, 3, 4, 4, 4, 4, 4, 4], b: b, maxOut: m,
+                                  scale: 0.3, logitTemperature: 0.5, logitBias: -1.1)
+            let model = try BcosModel.random(config: cfg, seed: 31)
+            let x = model.encode(TestSupport.random([1, 3, 8, 8], seed: 32))
+            let g = model.gradient(x, target: 2).input
+            let ref = Reference(cfg: cfg, weights: model.stateDict().map { $0.tensor.data.map(Double.init) })
+            var xd = x.data.map(Double.init)
+            var rng = SplitMix64(seed: 7)
+            for _ in 0..<12 {
+                let j = Int(rng.next() % UInt64(xd.count)), eps = 1e-6, saved = xd[j]
+                xd[j] = saved + eps
+                let up = ref.logits(xd, c: 6, h: 8, w: 8)[2]
+                xd[j] = saved - eps
+                let down = ref.logits(xd, c: 6, h: 8, w: 8)[2]
+                xd[j] = saved
+                XCTAssertEqual(Double(g.data[j]), (up - down) / (2 * eps), accuracy: 2e-3 * Double(g.maxAbs) + 1e-7,
+                               "B=\(b) M=\(m) input[\(j)]")
+            }
+            if b != 1 {
+                let w = try model.explain(x, target: .logit(2)).weights
+                XCTAssertNotNil(TestSupport.compare(g.data, w.data), "for B != 1 the gradient is not W(x)")
+            }
+        }
     }
 }
