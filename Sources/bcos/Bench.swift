@@ -130,7 +130,8 @@ struct Bench: ParsableCommand {
         print("browse key -> frame:          " + stats(r.browseMs))
         print("inspect next image -> frame with its explanations: " + stats(r.inspectMs))
         print("neurons next layer -> frame with ranked neurons:   " + stats(r.neuronsMs))
-        print(String(format: "peak RSS: %.0f MiB after predictions, %.0f MiB after browsing all %d images", r.rssStartMiB,
-                     r.rssEndMiB, r.imagesBrowsed))
+        print(String(format: "peak RSS: %.0f MiB after predicting all %d images, %.0f MiB after %d browse keys "
+                     + "(every 5th a page down), a jump to the end, %d inspected images and %d neuron layers",
+                     r.rssStartMiB, r.imagesBrowsed, r.rssEndMiB, r.browseMs.count, r.inspectMs.count, r.neuronsMs.count))
     }
 }
