@@ -61,7 +61,7 @@ func renderHeader(_ s: AppState, into b: inout CellBuffer) {
     case .inspect: screen = "inspect #\(s.current)"
     case .neurons: screen = "neurons #\(s.current)"
     }
-    var text = " bcos │ \(screen) │ model \(model) │ \(s.datasetName) (\(s.labels.count))"
+    var text = " bcos │ \(screen) │ \(model) │ \(s.datasetName) (\(s.labels.count))"
     if s.predictionsDone < s.labels.count {
         text += " │ predicting \(s.predictionsDone * 100 / max(1, s.labels.count))%"
     } else {
