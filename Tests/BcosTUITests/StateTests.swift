@@ -108,4 +108,22 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(s.cursor, 27)
         XCTAssertEqual(s.current, 27)
     }
+
+    func testComparisonMethodCyclesAndWaitsForTheBcosClass() {
+        var s = state()
+        _ = reduce(&s, .key(.enter))
+        XCTAssertEqual(reduce(&s, .key(.char("o"))), [], "no class known yet: wait for the B-cos explanation")
+        XCTAssertEqual(s.method, "grad")
+        let inspect = InspectResult(image: 0, modelGeneration: 0, target: 1, logits: [0, 1, 0], colour: [], contributions: [],
+                                    delta: [], deltaClasses: (1, 0), completenessError: 0, explainedValue: 1, width: 8, height: 8)
+        XCTAssertEqual(reduce(&s, .inspectReady(inspect)), [.method(name: "grad", image: 0, target: 1, generation: 0)])
+        _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "ixg", rgb: [], seconds: 0)))
+        XCTAssertNil(s.methodResult, "a result for another method is dropped")
+        _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "grad", rgb: [], seconds: 0)))
+        XCTAssertNotNil(s.methodResult)
+        XCTAssertEqual(reduce(&s, .key(.char("o"))), [.method(name: "ixg", image: 0, target: 1, generation: 0)])
+        _ = reduce(&s, .key(.char("O")))
+        _ = reduce(&s, .key(.char("O")))
+        XCTAssertNil(s.method, "back to no comparison")
+    }
 }

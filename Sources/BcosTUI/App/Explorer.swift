@@ -130,8 +130,12 @@ public final class Explorer {
                 try save(r.colour, "\(stem)_\(cls)_explanation.png")
                 try save(r.contributions, "\(stem)_\(cls)_contributions.png")
                 try save(r.delta, "\(stem)_delta.png")
-                try savePanel([original, r.colour, r.contributions, r.delta], name: "\(stem)_\(cls)_panel.png",
-                              factor: factor, written: &written)
+                var panel = [original, r.colour, r.contributions, r.delta]
+                if let m = state.methodResult, m.image == image, m.target == r.target {
+                    try save(m.rgb, "\(stem)_\(cls)_\(m.method).png")
+                    panel.append(m.rgb)
+                }
+                try savePanel(panel, name: "\(stem)_\(cls)_panel.png", factor: factor, written: &written)
             case .neurons:
                 guard let r = state.neurons, r.image == image, r.neurons.indices.contains(state.neuronCursor) else {
                     state.status = "nothing to export yet: the neurons are still being ranked"

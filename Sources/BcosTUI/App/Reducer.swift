@@ -6,6 +6,8 @@ public enum Effect: Sendable, Equatable {
     case inspect(image: Int, target: Int?, generation: Int)
     /// The top neurons of a layer for one image.
     case neurons(image: Int, layer: Int, generation: Int)
+    /// A post-hoc method's map of one image's class, to compare with B-cos.
+    case method(name: String, image: Int, target: Int, generation: Int)
     /// Write the current view's pictures as PNGs.
     case export(image: Int, screen: Screen)
 }
@@ -19,6 +21,7 @@ public enum Action: Sendable {
     case predictions(generation: Int, start: Int, results: [Prediction])
     case inspectReady(InspectResult)
     case neuronsReady(NeuronsResult)
+    case methodReady(MethodResult)
     case status(String)
 }
 
@@ -91,6 +94,11 @@ public func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
     case .inspectReady(let r):
         guard r.modelGeneration == s.modelGeneration, r.image == s.current else { return [] }
         s.inspect = r
+        return methodEffect(s)
+    case .methodReady(let r):
+        guard r.modelGeneration == s.modelGeneration, r.image == s.current, r.method == s.method,
+              r.target == s.inspect?.target else { return [] }
+        s.methodResult = r
         return []
     case .neuronsReady(let r):
         guard r.modelGeneration == s.modelGeneration, r.image == s.current, r.layer == s.layerIndex else { return [] }
@@ -277,11 +285,23 @@ private func inspectKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         let now = s.explainedClass ?? 0
         s.inspectClass = ((now + ((key == .up || key == .char("k")) ? -1 : 1)) % k + k) % k
         s.inspect = nil
+        s.methodResult = nil
         return [.inspect(image: s.current, target: s.inspectClass, generation: s.modelGeneration)]
     case .char("t"):
         s.inspectClass = nil
         s.inspect = nil
+        s.methodResult = nil
         return [.inspect(image: s.current, target: nil, generation: s.modelGeneration)]
+    case .char("o"), .char("O"):
+        // Cycle the post-hoc method shown next to B-cos: none, then every method the library offers.
+        let others = postHocMethods
+        let at = s.method.flatMap { others.firstIndex(of: $0) }
+        let step = key == .char("o") ? 1 : -1
+        let next = ((at.map { $0 + 1 } ?? 0) + step + others.count + 1) % (others.count + 1)
+        s.method = next == 0 ? nil : others[next - 1]
+        s.methodResult = nil
+        s.status = s.method.map { "comparing with \($0)" } ?? "post-hoc comparison off"
+        return methodEffect(s)
     case .char("n"):
         return openCurrent(&s, screen: .neurons)
     case .char("e"):
@@ -333,8 +353,18 @@ private func openCurrent(_ s: inout AppState, screen: Screen? = nil) -> [Effect]
         s.inspect = nil
         s.neurons = nil
         s.inspectClass = nil
+        s.methodResult = nil
     }
     return refreshCurrent(s)
+}
+
+/// The post-hoc methods the inspect view can show next to B-cos.
+public let postHocMethods = ["grad", "ixg", "intgrad", "deeplift", "gradcam", "occlusion", "rise", "lime"]
+
+/// Asks for the comparison method's map once the B-cos explanation (and so the class) is known.
+private func methodEffect(_ s: AppState) -> [Effect] {
+    guard let m = s.method, s.screen == .inspect, let r = s.inspect, s.methodResult == nil else { return [] }
+    return [.method(name: m, image: s.current, target: r.target, generation: s.modelGeneration)]
 }
 
 /// The effects that fill the current screen for the current image.
@@ -359,6 +389,7 @@ private func switchModel(_ s: inout AppState, to index: Int) -> [Effect] {
     s.inspect = nil
     s.neurons = nil
     s.inspectClass = nil
+    s.methodResult = nil
     s.layers = []
     s.status = "loading \(s.models[index].name) ..."
     return [.loadModel(index: index, generation: s.modelGeneration)]

@@ -42,6 +42,17 @@ public struct InspectResult: Sendable {
     public var height: Int
 }
 
+/// A post-hoc method's map for the current image, shown next to the B-cos explanation.
+public struct MethodResult: Sendable {
+    public var image: Int
+    public var modelGeneration: Int
+    public var target: Int
+    public var method: String
+    /// Signed map in blue-white-red, RGB bytes `[H, W, 3]`.
+    public var rgb: [UInt8]
+    public var seconds: Double
+}
+
 /// One ranked neuron of a layer for the current image.
 public struct NeuronResult: Sendable {
     public var channel: Int
@@ -118,6 +129,9 @@ public struct AppState: Sendable {
     /// Class whose explanation is shown; nil = the predicted class.
     public var inspectClass: Int?
     public var inspect: InspectResult?
+    /// The post-hoc method compared with B-cos in the inspect view (nil: none).
+    public var method: String?
+    public var methodResult: MethodResult?
     public var layerIndex = 0
     public var neuronCursor = 0
     public var neurons: NeuronsResult?

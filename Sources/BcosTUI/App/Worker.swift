@@ -70,6 +70,9 @@ public final class Worker: @unchecked Sendable {
         case .neurons(let image, let layer, let generation):
             let ticket = nextTicket()
             explainQueue.async { self.neurons(image: image, layer: layer, generation: generation, ticket: ticket) }
+        case .method(let name, let image, let target, let generation):
+            let ticket = nextTicket()
+            explainQueue.async { self.method(name, image: image, target: target, generation: generation, ticket: ticket) }
         case .export:
             break  // done by the UI loop, which holds the pictures
         }
@@ -189,6 +192,19 @@ public final class Worker: @unchecked Sendable {
                                                    width: dataset.width, height: dataset.height)))
         } catch {
             inbox.post(.status("cannot rank neurons of layer \(name): \(error)"))
+        }
+    }
+
+    private func method(_ name: String, image: Int, target: Int, generation: Int, ticket: Int) {
+        guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
+        do {
+            let started = Date()
+            let map = try Methods.named(name).attribute(model, input: input(image, model), target: target)
+            inbox.post(.methodReady(MethodResult(image: image, modelGeneration: generation, target: target, method: name,
+                                                 rgb: Visualize.signedColours(map.values).rgb,
+                                                 seconds: Date().timeIntervalSince(started))))
+        } catch {
+            inbox.post(.status("\(name) failed on image \(image): \(error)"))
         }
     }
 }

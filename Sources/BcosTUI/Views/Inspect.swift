@@ -17,21 +17,26 @@ func panelLayout(count: Int, w: Int, h: Int, cols: Int, rows: Int) -> (scale: Do
 func renderInspect(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
     let logitsWidth = min(34, max(24, s.width / 3))
     let areaW = s.width - logitsWidth - 2, areaH = s.height - 6
-    let (scale, perRow) = panelLayout(count: 4, w: s.imageWidth, h: s.imageHeight, cols: areaW, rows: areaH)
+    let count = s.method == nil ? 4 : 5
+    let (scale, perRow) = panelLayout(count: count, w: s.imageWidth, h: s.imageHeight, cols: areaW, rows: areaH)
     let r = s.inspect
     let target = r?.target ?? s.explainedClass
     let targetName = target.map { s.classes[$0] } ?? "…"
     let delta = r.map { "Δ \(s.classes[$0.deltaClasses.0]) − \(s.classes[$0.deltaClasses.1])" } ?? "Δ top-1 − top-2"
-    let panels: [(String, [UInt8]?)] = [
+    var panels: [(String, [UInt8]?)] = [
         ("image", gallery.rgb(s.current)), ("B-cos: \(targetName)", r?.colour),
         ("contributions", r?.contributions), (delta, r?.delta),
     ]
+    if let m = s.method {
+        let done = s.methodResult.map { String(format: " %.1fs", $0.seconds) } ?? ""
+        panels.append((m + done, s.methodResult?.rgb))
+    }
     let pw = max(panelCols(s.imageWidth, scale: scale), 12) + 2, ph = panelRows(s.imageHeight, scale: scale) + 1
     for (i, (title, rgb)) in panels.enumerated() {
         panel(rgb, width: s.imageWidth, height: s.imageHeight, scale: scale, title: title,
               x: 1 + (i % perRow) * pw, y: 1 + (i / perRow) * ph, titleWidth: pw - 1, into: &b)
     }
-    let lines = (4 + perRow - 1) / perRow
+    let lines = (count + perRow - 1) / perRow
     var y = 1 + lines * ph
     let truth = s.labels[s.current]
     let predicted = s.predictions[s.current].map { " · predicted: \(s.classes[$0.predicted])" } ?? ""
