@@ -4,14 +4,22 @@ import BcosEngine
 import BcosExplain
 import Foundation
 
-/// `bcos explain`: logits, prediction, completeness, and PNGs of the contribution map and colour explanation.
+/// `bcos explain`: logits, prediction, completeness, and PNGs of the contribution map and colour explanation, or
+/// of a post-hoc attribution method's map.
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Explain one image: logits, prediction, completeness error, contribution map and colour explanation.",
+        abstract: "Explain one image: logits, prediction, completeness error, contribution map and colour explanation "
+            + "(or a post-hoc method's map).",
         discussion: """
         TARGET is a class name or index, 'predicted' (default), 'top2-delta' (top-1 minus top-2 logit), \
         'A-B' (class A minus class B), or a neuron 'LAYER:CHANNEL' (summed over positions), \
         'LAYER:CHANNEL@Y,X' or 'LAYER:CHANNEL@max'. Layers are named as in `bcos info`.
+
+        METHOD is bcos (the model's own explanation, default) or one of the post-hoc methods the B-cos paper \
+        compares against: grad, ixg, intgrad, deeplift, gradcam, occlusion, rise, lime (BCOS_REFERENCE §7 \
+        settings). Post-hoc methods explain one class (TARGET a class or 'predicted') and write \
+        <stem>_<method>.png (signed blue-white-red map), plus <stem>_lime_top5.png for lime (the image with all \
+        but the top-5 positive superpixels darkened).
         """)
 
     @Option(name: .long, help: "Model file (.safetensors).")
@@ -23,13 +31,19 @@ struct Explain: ParsableCommand {
     @Option(name: .long, help: "What to explain (see below).")
     var target: String = "predicted"
 
+    @Option(name: .long, help: "Attribution method: \(Methods.names.joined(separator: ", ")) (see below).")
+    var method: String = "bcos"
+
     @Option(name: .long, help: "Directory for the PNGs (created if missing).")
     var out: String?
 
-    @Flag(name: .long, help: "Print one JSON object (logits, predicted, target, contributions, completeness_error).")
+    @Flag(name: .long, help: """
+        Print one JSON object (logits, predicted, target, method, attribution; contributions, completeness_error \
+        where they apply).
+        """)
     var json = false
 
-    @Flag(name: .long, help: "Include W(x) ([C][H][W]) in the JSON output.")
+    @Flag(name: .long, help: "Include W(x) ([C][H][W]) in the JSON output (bcos only).")
     var weights = false
 
     @Flag(name: .long, help: "Resize an image of another size to the model's image_size (antialiased bilinear).")
@@ -38,7 +52,7 @@ struct Explain: ParsableCommand {
     @Flag(name: .customLong("native-size"), help: "Run at the image's own size (fully convolutional models).")
     var nativeSize = false
 
-    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15).")
+    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15; bcos only).")
     var smooth: Int?
 
     @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
@@ -48,29 +62,26 @@ struct Explain: ParsableCommand {
     var force = false
 
     func run() throws {
+        let attribution = try Methods.named(method)
         let m = try BcosModel.load(model)
         let x = try CLI.loadInput(image, model: m, resize: resize, native: nativeSize)
         let t = try ExplanationTarget.parse(target, model: m)
+        if attribution.name != "bcos" {
+            try runPostHoc(attribution, model: m, input: x, target: t)
+            return
+        }
         let e = try m.explain(x, target: t)
         let h = x.shape[2], w = x.shape[3]
         var files = [String]()
         if let out {
             let smoothing = smooth ?? (max(h, w) < 64 ? 1 : 15)
             guard smoothing >= 1 && smoothing % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smoothing)") }
-            let factor = upscale ?? max(1, (256 + max(h, w) - 1) / max(h, w))
-            guard factor >= 1 && factor <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(factor)") }
-            let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
+            let factor = try upscaleFactor(height: h, width: w)
             let contribPath = try CLI.outputPath(out, "\(stem)_contributions.png", force: force)
             let colourPath = try CLI.outputPath(out, "\(stem)_explanation.png", force: force)
-            let (rgb, _) = Visualize.signedColours(e.contributions.data)
-            try PNG.write(Image(width: w * factor, height: h * factor,
-                                rgb: Visualize.upscale(rgb, width: w, height: h, channels: 3, factor: factor)),
-                          to: contribPath, overwrite: force)
+            try writeSigned(e.contributions.data, height: h, width: w, factor: factor, to: contribPath)
             let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smoothing)
-            let colour = Visualize.composite(rgba, background: 0)
-            try PNG.write(Image(width: w * factor, height: h * factor,
-                                rgb: Visualize.upscale(colour, width: w, height: h, channels: 3, factor: factor)),
-                          to: colourPath, overwrite: force)
+            try writePNG(Visualize.composite(rgba, background: 0), height: h, width: w, factor: factor, to: colourPath)
             files = [contribPath, colourPath]
         }
         let probs = e.logits.map(CLI.sigmoid)
@@ -81,7 +92,8 @@ struct Explain: ParsableCommand {
                 "predicted": e.predicted, "predicted_class": m.classes[e.predicted],
                 "target": e.targetDescription, "explained_value": e.explainedValue,
                 "completeness_error": e.completenessError,
-                "contributions": (0..<h).map { y in (0..<w).map { CLI.json(e.contributions.data[y * w + $0]) } },
+                "contributions": rows(e.contributions.data, height: h, width: w),
+                "method": "bcos", "attribution": rows(e.contributions.data, height: h, width: w),
                 "files": files,
             ]
             switch e.target {
@@ -102,22 +114,153 @@ struct Explain: ParsableCommand {
             try CLI.printJSON(obj)
             return
         }
-        print("model      \(model)")
-        print("image      \(image) (\(w)x\(h))")
-        let order = e.logits.indices.sorted { e.logits[$0] > e.logits[$1] }
-        print("")
-        print("  class                 logit      p(sigmoid)")
-        for k in order.prefix(10) {
-            let mark = k == e.predicted ? "*" : " "
-            print(" \(mark)\(String(k).leftPad(3)) \(m.classes[k].rightPad(16)) \(String(format: "%10.4f", e.logits[k]))   \(String(format: "%.4f", probs[k]))")
-        }
-        if order.count > 10 { print("  ... \(order.count - 10) more") }
-        print("")
-        print("predicted  \(e.predicted) (\(m.classes[e.predicted]))")
+        printLogits(e.logits, predicted: e.predicted, model: m, height: h, width: w)
         print("target     \(e.targetDescription) = \(String(format: "%.6g", e.explainedValue))")
         let total = e.contributions.data.reduce(0.0) { $0 + Double($1) }
         print("completeness  sum(x*W) = \(String(format: "%.6g", total)), error \(String(format: "%.3g", e.completenessError))"
               + " (relative \(String(format: "%.2g", e.completenessError / max(1e-30, abs(e.explainedValue)))))")
         for f in files { print("wrote      \(f)") }
+    }
+
+    /// `--upscale`, or the default that makes the longer side at least 256 px.
+    private func upscaleFactor(height h: Int, width w: Int) throws -> Int {
+        let factor = upscale ?? max(1, (256 + max(h, w) - 1) / max(h, w))
+        guard factor >= 1 && factor <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(factor)") }
+        return factor
+    }
+
+    /// The image name without directory and extension, for output file names.
+    private var stem: String { ((image as NSString).lastPathComponent as NSString).deletingPathExtension }
+
+    /// A signed map `[H*W]` as a blue-white-red PNG, clipped at the 99.5th percentile of |map|, upscaled.
+    private func writeSigned(_ map: [Float], height h: Int, width w: Int, factor: Int, to path: String) throws {
+        try writePNG(Visualize.signedColours(map).rgb, height: h, width: w, factor: factor, to: path)
+    }
+
+    /// 8-bit RGB `[H, W, 3]` as a PNG, nearest-neighbour upscaled by `factor`.
+    private func writePNG(_ rgb: [UInt8], height h: Int, width w: Int, factor: Int, to path: String) throws {
+        try PNG.write(Image(width: w * factor, height: h * factor,
+                            rgb: Visualize.upscale(rgb, width: w, height: h, channels: 3, factor: factor)),
+                      to: path, overwrite: force)
+    }
+
+    /// A map `[H*W]` as H JSON arrays of W numbers.
+    private func rows(_ map: [Float], height h: Int, width w: Int) -> [[Any]] {
+        (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }
+    }
+
+    /// The header and logits table of the text output.
+    private func printLogits(_ logits: [Float], predicted: Int, model m: BcosModel, height h: Int, width w: Int) {
+        print("model      \(model)")
+        print("image      \(image) (\(w)x\(h))")
+        let order = logits.indices.sorted { logits[$0] > logits[$1] }
+        print("")
+        print("  class                 logit      p(sigmoid)")
+        for k in order.prefix(10) {
+            let mark = k == predicted ? "*" : " "
+            print(" \(mark)\(String(k).leftPad(3)) \(m.classes[k].rightPad(16)) \(String(format: "%10.4f", logits[k]))   "
+                  + String(format: "%.4f", CLI.sigmoid(logits[k])))
+        }
+        if order.count > 10 { print("  ... \(order.count - 10) more") }
+        print("")
+        print("predicted  \(predicted) (\(m.classes[predicted]))")
+    }
+
+    /// A post-hoc method's map for one class: PNG(s), JSON or text. There is no completeness to check except
+    /// for IntGrad (Σ attribution ≈ f(x) − f(black)).
+    private func runPostHoc(_ attribution: any AttributionMethod, model m: BcosModel, input x: Tensor,
+                            target t: ExplanationTarget) throws {
+        let name = attribution.name
+        guard !weights else { throw BcosError("--weights applies to --method bcos only; \(name) has no W(x)") }
+        guard smooth == nil else { throw BcosError("--smooth applies to --method bcos only (the colour explanation)") }
+        let logits = m.logits(x).data
+        let predicted = logits.indices.max { logits[$0] < logits[$1] }!
+        let k: Int
+        switch t {
+        case .predicted: k = predicted
+        case .logit(let c): k = c
+        default:
+            throw BcosError("--target '\(target)' applies to --method bcos only; --method \(name) explains one class: "
+                            + "give a class name or index, or 'predicted'")
+        }
+        let h = x.shape[2], w = x.shape[3]
+        // Paths are checked before the (possibly slow) attribution so that a refusal comes at once.
+        var mapPath: String?, topPath: String?
+        var factor = 1
+        if let out {
+            factor = try upscaleFactor(height: h, width: w)
+            mapPath = try CLI.outputPath(out, "\(stem)_\(name).png", force: force)
+            if attribution is LIME { topPath = try CLI.outputPath(out, "\(stem)_lime_top5.png", force: force) }
+        }
+        let start = Date()
+        var integrated: IntegratedGradients.Result?
+        var lime: LIME.Result?
+        let map: AttributionMap
+        if let ig = attribution as? IntegratedGradients {
+            integrated = try ig.integrate(m, input: x, target: k)
+            map = integrated!.map
+        } else if let l = attribution as? LIME {
+            lime = try l.explain(m, input: x, target: k)
+            map = lime!.map
+        } else {
+            map = try attribution.attribute(m, input: x, target: k)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        var files = [String]()
+        if let mapPath {
+            try writeSigned(map.values, height: h, width: w, factor: factor, to: mapPath)
+            files.append(mapPath)
+        }
+        if let topPath, let lime {
+            try writeTopSuperpixels(x, model: m, mask: lime.topMask(5), factor: factor, to: topPath)
+            files.append(topPath)
+        }
+        let description = "logit \(k) (\(m.classes[k]))"
+        if json {
+            var obj: [String: Any] = [
+                "model": model, "image": image,
+                "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(CLI.sigmoid($0)) },
+                "predicted": predicted, "predicted_class": m.classes[predicted],
+                "target": description, "target_class": k,
+                "method": name, "attribution": rows(map.values, height: h, width: w),
+                "files": files,
+            ]
+            if let integrated {
+                obj["explained_value"] = Double(integrated.logit) - Double(integrated.baselineLogit)
+                obj["baseline_logit"] = CLI.json(integrated.baselineLogit)
+                obj["completeness_error"] = integrated.completenessError
+            }
+            if let lime { obj["lime_top5_segments"] = lime.topSegments(5) }
+            try CLI.printJSON(obj)
+            return
+        }
+        printLogits(logits, predicted: predicted, model: m, height: h, width: w)
+        print("target     \(description) = \(String(format: "%.6g", logits[k]))")
+        print("method     \(name) (\(String(format: "%.2f", seconds)) s)")
+        if let integrated {
+            let total = map.values.reduce(0.0) { $0 + Double($1) }
+            let difference = Double(integrated.logit) - Double(integrated.baselineLogit)
+            print("completeness  sum(attribution) = \(String(format: "%.6g", total)), f(x) - f(black) = "
+                  + "\(String(format: "%.6g", difference)), error \(String(format: "%.3g", integrated.completenessError))"
+                  + " (relative \(String(format: "%.2g", integrated.completenessError / max(1e-30, abs(difference)))))")
+        } else {
+            print("completeness: n/a for post-hoc methods")
+        }
+        if let lime { print("lime       \(lime.segmentCount) superpixels, top 5 positive: \(lime.topSegments(5))") }
+        for f in files { print("wrote      \(f)") }
+    }
+
+    /// The input image with every pixel outside `mask` darkened to a quarter, upscaled (the paper's LIME picture).
+    private func writeTopSuperpixels(_ x: Tensor, model m: BcosModel, mask: [Bool], factor: Int, to path: String) throws {
+        let c = m.config.imageChannels, h = x.shape[2], w = x.shape[3], p = h * w
+        var rgb = [UInt8](repeating: 0, count: p * 3)
+        for i in 0..<p {
+            let dim: Float = mask[i] ? 1 : 0.25
+            for k in 0..<3 {
+                let v = x.data[min(k, c - 1) * p + i] * dim
+                rgb[i * 3 + k] = UInt8(min(255, max(0, (v * 255).rounded())))
+            }
+        }
+        try writePNG(rgb, height: h, width: w, factor: factor, to: path)
     }
 }

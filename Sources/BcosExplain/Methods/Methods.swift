@@ -7,7 +7,15 @@ public enum Methods {
     public static let names = ["bcos", "grad", "ixg", "intgrad", "deeplift", "gradcam", "occlusion", "rise", "lime"]
 
     /// The method called `name` with its default settings.
-    public static func named(_ name: String) throws -> any AttributionMethod {
+    ///
+    /// - Parameter interactive: the paper's sizes where the default is larger for quality (RISE with 500 masks
+    ///   instead of 2000), for the explorer and the localisation metric.
+    public static func named(_ name: String, interactive: Bool = false) throws -> any AttributionMethod {
+        if interactive && name.lowercased() == "rise" { return RISE(masks: 500) }
+        return try byName(name)
+    }
+
+    private static func byName(_ name: String) throws -> any AttributionMethod {
         switch name.lowercased() {
         case "bcos": BcosContributions()
         case "grad": Gradient()

@@ -199,7 +199,7 @@ public final class Worker: @unchecked Sendable {
         guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
         do {
             let started = Date()
-            let map = try Methods.named(name).attribute(model, input: input(image, model), target: target)
+            let map = try Methods.named(name, interactive: true).attribute(model, input: input(image, model), target: target)
             inbox.post(.methodReady(MethodResult(image: image, modelGeneration: generation, target: target, method: name,
                                                  rgb: Visualize.signedColours(map.values).rgb,
                                                  seconds: Date().timeIntervalSince(started))))
