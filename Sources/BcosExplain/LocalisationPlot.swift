@@ -1,0 +1,189 @@
+import BcosEngine
+
+/// An 8-bit RGB picture, `[height, width, 3]` row-major, ready for a PNG encoder.
+public typealias RGBPicture = (width: Int, height: Int, rgb: [UInt8])
+
+extension Localisation {
+    /// A box plot of each method's scores, drawn in pixels: y axis 0...1 with ticks every 0.25, one box per method
+    /// (quartiles, median in orange) with Tukey whiskers (the most extreme scores within 1.5 IQR of the box, as
+    /// matplotlib draws them), scores beyond the whiskers as dots, and a dashed red line labelled `chance` at `1 / n²`.
+    ///
+    /// - Parameters:
+    ///   - methods: the methods in display order, each with at least one score.
+    ///   - title: one line above the plot (drawn in capitals).
+    ///   - chance: where to draw the chance line, or nil for none.
+    public static func boxPlot(_ methods: [MethodScores], title: String, chance: Double? = nil) -> RGBPicture {
+        let scale = 2, left = 60, top = 34, plot = 240, bottom = 40
+        let longest = methods.map { Canvas.textWidth($0.name, scale: scale) }.max() ?? 0
+        let slot = max(80, longest + 16)
+        let width = max(left + slot * methods.count + 20, Canvas.textWidth(title, scale: scale) + 20)
+        var canvas = Canvas(width: width, height: top + plot + bottom, background: 255)
+        func y(_ v: Double) -> Int { top + Int(((1 - min(1, max(0, v))) * Double(plot)).rounded()) }
+        let axisEnd = left + slot * methods.count + 10
+        canvas.text(title, x: 10, y: 10, scale: scale, colour: Canvas.black)
+        for tick in [0, 0.25, 0.5, 0.75, 1] {
+            canvas.hline(left, axisEnd, y: y(tick), colour: tick == 0 ? Canvas.black : [220, 220, 220])
+            let label = tick == 0 ? "0" : tick == 1 ? "1" : String(tick)
+            canvas.text(label, x: left - 8 - Canvas.textWidth(label, scale: scale), y: y(tick) - 5,
+                        scale: scale, colour: Canvas.black)
+            canvas.hline(left - 4, left, y: y(tick), colour: Canvas.black)
+        }
+        canvas.vline(left, top, y(0), colour: Canvas.black)
+        if let chance {
+            for x in stride(from: left + 1, to: axisEnd, by: 10) {
+                canvas.hline(x, min(x + 5, axisEnd), y: y(chance), colour: [210, 50, 50])
+            }
+            canvas.text("chance", x: axisEnd - Canvas.textWidth("chance", scale: 1), y: y(chance) - 7, scale: 1,
+                        colour: [210, 50, 50])
+        }
+        for (i, method) in methods.enumerated() where !method.scores.isEmpty {
+            let s = method.summary
+            let cx = left + slot * i + slot / 2, half = slot * 3 / 10
+            let reach = 1.5 * (s.q3 - s.q1)
+            let inside = method.scores.filter { $0 >= s.q1 - reach && $0 <= s.q3 + reach }
+            let low = inside.min() ?? s.q1, high = inside.max() ?? s.q3
+            canvas.vline(cx, y(high), y(s.q3), colour: Canvas.black)
+            canvas.vline(cx, y(s.q1), y(low), colour: Canvas.black)
+            canvas.hline(cx - half / 2, cx + half / 2, y: y(high), colour: Canvas.black)
+            canvas.hline(cx - half / 2, cx + half / 2, y: y(low), colour: Canvas.black)
+            canvas.fill(x: cx - half, y: y(s.q3), w: 2 * half + 1, h: y(s.q1) - y(s.q3) + 1, colour: [198, 219, 239])
+            canvas.outline(x: cx - half, y: y(s.q3), w: 2 * half + 1, h: y(s.q1) - y(s.q3) + 1, colour: [33, 113, 181])
+            canvas.fill(x: cx - half, y: y(s.median) - 1, w: 2 * half + 1, h: 2, colour: [240, 120, 20])
+            for v in Set(method.scores.filter { $0 < low || $0 > high }.map(y)) {
+                canvas.fill(x: cx - 1, y: v - 1, w: 3, h: 3, colour: [90, 90, 90])
+            }
+            canvas.text(method.name, x: cx - Canvas.textWidth(method.name, scale: scale) / 2, y: top + plot + 12,
+                        scale: scale, colour: Canvas.black)
+        }
+        return (canvas.width, canvas.height, canvas.rgb)
+    }
+
+    /// The example grid beside every method's map for one cell's class: the grid image with the explained cell
+    /// outlined in green, then each map in blue-white-red (`Visualize.signedColours`, each map its own symmetric
+    /// range), all nearest-upscaled to about 192 px, captioned with the class and method names.
+    ///
+    /// - Parameter className: the name of `example.classIndex`, for the caption.
+    public static func examplePicture(_ example: Example, className: String) -> RGBPicture {
+        let c = example.image.shape[0], gh = example.image.shape[1], gw = example.image.shape[2]
+        let factor = max(1, 192 / max(gh, gw))
+        let pw = gw * factor, ph = gh * factor
+        let margin = 8, caption = 18, scale = 2
+        let panels = 1 + example.maps.count
+        var canvas = Canvas(width: margin + panels * (pw + margin), height: caption + ph + 2 * margin, background: 255)
+        var image = [UInt8](repeating: 0, count: gh * gw * 3)
+        for i in 0..<(gh * gw) {
+            for k in 0..<3 {
+                let v = example.image.data[min(k, c - 1) * gh * gw + i]
+                image[i * 3 + k] = UInt8((min(1, max(0, v)) * 255).rounded())
+            }
+        }
+        var panel = [(caption: className, rgb: image)]
+        for map in example.maps { panel.append((map.name, Visualize.signedColours(map.values).rgb)) }
+        for (i, p) in panel.enumerated() {
+            let x = margin + i * (pw + margin)
+            canvas.blit(Visualize.upscale(p.rgb, width: gw, height: gh, channels: 3, factor: factor),
+                        width: pw, height: ph, x: x, y: margin + caption)
+            let room = pw / (Canvas.advance * scale)
+            canvas.text(String(p.caption.prefix(room)), x: x, y: margin, scale: scale, colour: Canvas.black)
+        }
+        let r = cell(example.cell, n: example.n, height: gh, width: gw)
+        for t in 0..<2 {
+            canvas.outline(x: margin + r.x * factor + t, y: margin + caption + r.y * factor + t,
+                           w: r.w * factor - 2 * t, h: r.h * factor - 2 * t, colour: [0, 210, 0])
+        }
+        return (canvas.width, canvas.height, canvas.rgb)
+    }
+}
+
+/// A white RGB canvas with the few drawing operations the plots need; everything is clipped to the canvas.
+struct Canvas {
+    static let black: [UInt8] = [0, 0, 0]
+    /// Pixels from one character's left edge to the next one's, before scaling (3 wide + 1 gap).
+    static let advance = 4
+
+    let width: Int
+    let height: Int
+    /// `[height, width, 3]`.
+    var rgb: [UInt8]
+
+    init(width: Int, height: Int, background: UInt8) {
+        self.width = width
+        self.height = height
+        rgb = [UInt8](repeating: background, count: width * height * 3)
+    }
+
+    mutating func set(_ x: Int, _ y: Int, _ colour: [UInt8]) {
+        guard x >= 0 && x < width && y >= 0 && y < height else { return }
+        let i = (y * width + x) * 3
+        rgb[i] = colour[0]
+        rgb[i + 1] = colour[1]
+        rgb[i + 2] = colour[2]
+    }
+
+    mutating func fill(x: Int, y: Int, w: Int, h: Int, colour: [UInt8]) {
+        for yy in y..<(y + max(0, h)) {
+            for xx in x..<(x + max(0, w)) { set(xx, yy, colour) }
+        }
+    }
+
+    mutating func outline(x: Int, y: Int, w: Int, h: Int, colour: [UInt8]) {
+        hline(x, x + w - 1, y: y, colour: colour)
+        hline(x, x + w - 1, y: y + h - 1, colour: colour)
+        vline(x, y, y + h - 1, colour: colour)
+        vline(x + w - 1, y, y + h - 1, colour: colour)
+    }
+
+    /// The pixels from `x0` to `x1` inclusive (either order) on row `y`.
+    mutating func hline(_ x0: Int, _ x1: Int, y: Int, colour: [UInt8]) {
+        for x in min(x0, x1)...max(x0, x1) { set(x, y, colour) }
+    }
+
+    /// The pixels from `y0` to `y1` inclusive (either order) in column `x`.
+    mutating func vline(_ x: Int, _ y0: Int, _ y1: Int, colour: [UInt8]) {
+        for y in min(y0, y1)...max(y0, y1) { set(x, y, colour) }
+    }
+
+    /// Copies an RGB image `[height, width, 3]` with its top-left corner at (x, y).
+    mutating func blit(_ pixels: [UInt8], width w: Int, height h: Int, x: Int, y: Int) {
+        for yy in 0..<h {
+            for xx in 0..<w {
+                let i = (yy * w + xx) * 3
+                set(x + xx, y + yy, [pixels[i], pixels[i + 1], pixels[i + 2]])
+            }
+        }
+    }
+
+    /// Width in pixels of `text` drawn at `scale`.
+    static func textWidth(_ text: String, scale: Int) -> Int { max(0, text.count * advance - 1) * scale }
+
+    /// Draws `text` in the 3x5 font, each font pixel a `scale x scale` square, top-left corner at (x, y);
+    /// lower case is drawn as capitals and characters without a glyph as '?'.
+    mutating func text(_ text: String, x: Int, y: Int, scale: Int, colour: [UInt8]) {
+        for (i, ch) in text.uppercased().enumerated() {
+            let bits = Array(Self.glyphs[ch] ?? Self.glyphs["?"]!)
+            for row in 0..<5 {
+                for col in 0..<3 where bits[row * 3 + col] == "1" {
+                    fill(x: x + (i * Self.advance + col) * scale, y: y + row * scale, w: scale, h: scale, colour: colour)
+                }
+            }
+        }
+    }
+
+    /// A 3x5 pixel font: five rows of three pixels, top row first.
+    static let glyphs: [Character: String] = [
+        "A": "010101111101101", "B": "110101110101110", "C": "011100100100011", "D": "110101101101110",
+        "E": "111100110100111", "F": "111100110100100", "G": "011100101101011", "H": "101101111101101",
+        "I": "111010010010111", "J": "001001001101010", "K": "101101110101101", "L": "100100100100111",
+        "M": "101111111101101", "N": "110101101101101", "O": "010101101101010", "P": "110101110100100",
+        "Q": "010101101110011", "R": "110101110101101", "S": "011100010001110", "T": "111010010010010",
+        "U": "101101101101111", "V": "101101101101010", "W": "101101111111101", "X": "101101010101101",
+        "Y": "101101010010010", "Z": "111001010100111",
+        "0": "111101101101111", "1": "010110010010111", "2": "110001010100111", "3": "110001010001110",
+        "4": "101101111001001", "5": "111100110001110", "6": "011100110101010", "7": "111001010010010",
+        "8": "010101010101010", "9": "010101011001110",
+        " ": "000000000000000", ".": "000000000000010", ",": "000000000010100", ":": "000010000010000",
+        "-": "000000111000000", "_": "000000000000111", "+": "000010111010000", "=": "000111000111000",
+        "/": "001001010100100", "(": "010100100100010", ")": "010001001001010", "%": "101001010100101",
+        "?": "110001010000010",
+    ]
+}

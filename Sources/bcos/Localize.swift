@@ -1,0 +1,141 @@
+import ArgumentParser
+import BcosData
+import BcosEngine
+import BcosExplain
+import Foundation
+
+/// `bcos localize`: the paper's grid pointing game, scoring how well explanations localise the class they explain.
+struct Localize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Localisation metric: the grid pointing game on the test split (median and quartiles per method).",
+        discussion: """
+        Correctly classified test images with sigmoid(logit) > 0.5 of GRID x GRID different classes are tiled into \
+        one grid (seed 42, drawn with our own generator, so the grids differ from the official ones). Each method \
+        explains each cell's class on the whole grid; a cell scores the share of positive attribution inside it \
+        (1 is perfect, 1/GRID^2 is chance). Prints median, quartiles and mean of all cells per method.
+        """)
+
+    @Option(name: .long, help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder); its test split is used.")
+    var data: String
+
+    @Option(name: .long, help: "Grid side: 2 (2x2) or 3 (3x3, the paper's).")
+    var grid: Int = 3
+
+    @Option(name: .long, help: "How many grids to play (fewer if confident images run out).")
+    var grids: Int = 500
+
+    @Option(name: .long, help: "Comma-separated attribution methods (\(Methods.names.joined(separator: ", "))), or 'all'.")
+    var methods: String = "bcos"
+
+    @Option(name: .long, help: "Odd mean-filter size for each map before clamping (1: none; the paper: 15 on ImageNet).")
+    var smooth: Int = 1
+
+    @Option(name: .long, help: "Use at most this many test images.")
+    var limit: Int?
+
+    @Flag(name: .long, help: "Print one JSON object with every score.")
+    var json = false
+
+    @Option(name: .long, help: "Directory for localisation_boxplot.png and localisation_example.png (created if missing).")
+    var out: String?
+
+    @Flag(name: .long, help: "Replace existing PNGs in --out.")
+    var force = false
+
+    func run() throws {
+        guard grid >= 2 else { throw BcosError("--grid must be at least 2 (the paper uses 2 or 3), got \(grid)") }
+        guard grids >= 1 else { throw BcosError("--grids must be at least 1, got \(grids)") }
+        guard smooth >= 1 && smooth % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smooth)") }
+        if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
+        let chosen = try Self.methods(methods)
+        let m = try BcosModel.load(model)
+        var d = try Dataset.load(data, split: .test)
+        if let limit { d = d.prefix(limit) }
+        guard d.channels == m.config.imageChannels else {
+            throw BcosError("dataset '\(data)' has \(d.channels)-channel images but model '\(model)' takes \(m.config.imageChannels)")
+        }
+        guard d.classes.count == m.config.numClasses else {
+            throw BcosError("dataset '\(data)' has \(d.classes.count) classes but model '\(model)' has \(m.config.numClasses)")
+        }
+        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(data)' images")
+        try m.validateInput(height: grid * d.height, width: grid * d.width, what: "a \(grid)x\(grid) grid")
+        let paths = try out.map { dir in
+            try ["localisation_boxplot.png", "localisation_example.png"].map { try CLI.outputPath(dir, $0, force: force) }
+        }
+
+        let started = Date()
+        var gridsStarted = started, lastReport = started
+        let images = Localisation.Images(channels: d.channels, height: d.height, width: d.width, labels: d.labels) {
+            d.batch($0).images
+        }
+        let report = try Localisation.run(m, images: images, n: grid, grids: grids, methods: chosen, smooth: smooth) {
+            done, total in
+            let now = Date()
+            if done == 0 { gridsStarted = now }
+            guard done == total || now.timeIntervalSince(lastReport) >= 2 else { return }
+            lastReport = now
+            FileHandle.standardError.write(Data(String(format: "localize: %d/%d grids, %.1f s\n", done, total,
+                                                       now.timeIntervalSince(started)).utf8))
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let gridSeconds = Date().timeIntervalSince(gridsStarted)
+
+        if let paths {
+            let plot = Localisation.boxPlot(report.methods, title: "grid pointing game \(grid)x\(grid), \(report.grids) grids",
+                                            chance: 1 / Double(grid * grid))
+            try PNG.write(Image(width: plot.width, height: plot.height, rgb: plot.rgb), to: paths[0], overwrite: force)
+            let example = Localisation.examplePicture(report.example, className: m.classes[report.example.classIndex])
+            try PNG.write(Image(width: example.width, height: example.height, rgb: example.rgb), to: paths[1],
+                          overwrite: force)
+        }
+        if json {
+            try CLI.printJSON([
+                "model": model, "data": data, "grid": grid, "grids": report.grids, "requested_grids": grids,
+                "smooth": smooth, "images": d.count, "qualifying_classes": report.plan.qualifyingClasses,
+                "seconds": seconds, "grid_seconds": gridSeconds, "files": paths ?? [],
+                "methods": report.methods.map { method -> [String: Any] in
+                    let s = method.summary
+                    return ["name": method.name, "median": s.median, "q1": s.q1, "q3": s.q3, "mean": s.mean,
+                            "cells": s.count, "scores": method.scores]
+                },
+            ])
+            return
+        }
+        print("model     \(model)")
+        print("data      \(data) (test, \(d.count) images; \(report.plan.qualifyingClasses) of \(d.classes.count) "
+              + "classes have correct images with sigmoid > 0.5)")
+        let shortfall = report.grids < grids ? " (asked for \(grids); confident images ran out)" : ""
+        print("grids     \(report.grids) of \(grid)x\(grid)\(shortfall), smoothing \(smooth == 1 ? "none" : "\(smooth)x\(smooth)"), "
+              + "chance \(String(format: "%.4f", 1 / Double(grid * grid)))")
+        let rate = Double(report.grids) / max(gridSeconds, 1e-9)
+        print(String(format: "time      %.1f s: %.1f s classifying, %.1f s on grids (", seconds, seconds - gridSeconds,
+                     gridSeconds) + String(format: rate >= 1 ? "%.2f grids/s)" : "%.1f s/grid)", rate >= 1 ? rate : 1 / rate))
+        print("")
+        let width = max(8, report.methods.map(\.name.count).max() ?? 8)
+        print("method".rightPad(width) + "  grids  cells  median      Q1      Q3    mean")
+        for method in report.methods {
+            let s = method.summary
+            print(method.name.rightPad(width) + String(report.grids).leftPad(7) + String(s.count).leftPad(7)
+                  + [s.median, s.q1, s.q3, s.mean].map { String(format: "%8.4f", $0) }.joined())
+        }
+        for path in paths ?? [] { print("wrote     \(path)") }
+    }
+
+    /// The methods a user listed (comma-separated names, or `all`), in the order given.
+    static func methods(_ list: String) throws -> [any AttributionMethod] {
+        let names = list.trimmingCharacters(in: .whitespaces).lowercased() == "all"
+            ? Methods.names
+            : list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !names.isEmpty else {
+            throw BcosError("--methods is empty; methods are: \(Methods.names.joined(separator: ", ")), or all")
+        }
+        var seen = Set<String>()
+        return try names.map { name in
+            guard seen.insert(name).inserted else { throw BcosError("method '\(name)' is listed twice in --methods") }
+            return try Methods.named(name)
+        }
+    }
+}
