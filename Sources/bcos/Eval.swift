@@ -30,13 +30,7 @@ struct Eval: ParsableCommand {
         let m = try BcosModel.load(model)
         guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
         let d = try Dataset.load(data, split: s, skipBad: skipBad)
-        guard d.channels == m.config.imageChannels else {
-            throw BcosError("dataset '\(data)' has \(d.channels)-channel images but model '\(model)' takes \(m.config.imageChannels)")
-        }
-        guard d.classes.count == m.config.numClasses else {
-            throw BcosError("dataset '\(data)' has \(d.classes.count) classes but model '\(model)' has \(m.config.numClasses)")
-        }
-        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(data)' images")
+        try CLI.checkFits(m, modelPath: model, d, dataPath: data)
         let started = Date()
         let r = Evaluate.run(m, on: d, limit: limit)
         let seconds = Date().timeIntervalSince(started)

@@ -54,13 +54,7 @@ struct Localize: ParsableCommand {
         let m = try BcosModel.load(model)
         var d = try Dataset.load(data, split: .test)
         if let limit { d = d.prefix(limit) }
-        guard d.channels == m.config.imageChannels else {
-            throw BcosError("dataset '\(data)' has \(d.channels)-channel images but model '\(model)' takes \(m.config.imageChannels)")
-        }
-        guard d.classes.count == m.config.numClasses else {
-            throw BcosError("dataset '\(data)' has \(d.classes.count) classes but model '\(model)' has \(m.config.numClasses)")
-        }
-        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(data)' images")
+        try CLI.checkFits(m, modelPath: model, d, dataPath: data)
         try m.validateInput(height: grid * d.height, width: grid * d.width, what: "a \(grid)x\(grid) grid")
         let paths = try out.map { dir in
             try ["localisation_boxplot.png", "localisation_example.png"].map { try CLI.outputPath(dir, $0, force: force) }

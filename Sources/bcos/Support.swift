@@ -28,6 +28,19 @@ enum CLI {
         return model.encode(Tensor(shape: [1, c, h, w], data: planar))
     }
 
+    /// Throws unless the model takes the dataset's images: channels, class count and image size.
+    static func checkFits(_ m: BcosModel, modelPath: String, _ d: Dataset, dataPath: String) throws {
+        guard d.channels == m.config.imageChannels else {
+            throw BcosError("dataset '\(dataPath)' has \(d.channels)-channel images but model '\(modelPath)' takes "
+                            + "\(m.config.imageChannels)")
+        }
+        guard d.classes.count == m.config.numClasses else {
+            throw BcosError("dataset '\(dataPath)' has \(d.classes.count) classes but model '\(modelPath)' has "
+                            + "\(m.config.numClasses)")
+        }
+        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(dataPath)' images")
+    }
+
     /// Creates `dir` if needed and returns the path of `name` inside it, refusing to replace a file unless `force`.
     static func outputPath(_ dir: String, _ name: String, force: Bool) throws -> String {
         var isDir: ObjCBool = false
