@@ -49,8 +49,8 @@ public enum ExplanationTarget: Sendable, Equatable {
             guard let channel = Int(rest), channel >= 0 else {
                 throw BcosError("bad channel '\(rest)' in target '\(text)'; use LAYER:CHANNEL, e.g. 5:17")
             }
-            _ = try model.layerIndex(layer)
-            return .neuron(layer: layer, channel: channel, position: position)
+            let node = try model.nodeIndex(layer)
+            return .neuron(layer: model.network.nodes[node].name, channel: channel, position: position)
         }
         if let i = try? model.classIndex(s) { return .logit(i) }
         if let dash = s.firstIndex(of: "-"), dash != s.startIndex {

@@ -138,6 +138,19 @@ public struct BcosModel: Sendable {
         throw BcosError("unknown layer '\(name)'; layers are: \(shown) (see `bcos info`)")
     }
 
+    /// The node of a layer given by name (as `layerIndex`) or as `#N`, its node number in `bcos info`
+    /// (`#1` is the first layer).
+    public func nodeIndex(_ text: String) throws -> Int {
+        guard text.hasPrefix("#") else { return try layerIndex(text) }
+        guard let i = Int(text.dropFirst()) else {
+            throw BcosError("layer '\(text)' is not a node number; write #N with N from `bcos info`, or a layer name")
+        }
+        guard i >= 1 && i < network.nodes.count else {
+            throw BcosError("layer number \(i) is out of range; this model has layers #1...#\(network.nodes.count - 1) (see `bcos info`)")
+        }
+        return i
+    }
+
     /// The class index for a name or number typed by a user.
     public func classIndex(_ s: String) throws -> Int {
         if let i = classes.firstIndex(where: { $0.caseInsensitiveCompare(s) == .orderedSame }) { return i }

@@ -25,8 +25,7 @@ struct Explain: ParsableCommand {
     @Option(name: .long, help: "Model file (.safetensors).")
     var model: String
 
-    @Option(name: .long, help: "Image (PNG).")
-    var image: String
+    @OptionGroup var input: InputOptions
 
     @Option(name: .long, help: "What to explain (see below).")
     var target: String = "predicted"
@@ -46,28 +45,37 @@ struct Explain: ParsableCommand {
     @Flag(name: .long, help: "Include W(x) ([C][H][W]) in the JSON output (bcos only).")
     var weights = false
 
-    @Flag(name: .long, help: "Resize an image of another size to the model's image_size (antialiased bilinear).")
-    var resize = false
-
-    @Flag(name: .customLong("native-size"), help: "Run at the image's own size (fully convolutional models).")
-    var nativeSize = false
-
     @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15; bcos only).")
     var smooth: Int?
 
     @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
     var upscale: Int?
 
+    @Flag(name: .long, help: "Draw signed maps over a grey copy of the image (opacity |value| / clip range).")
+    var overlay = false
+
+    @Flag(name: .customLong("colour-bar"), help: "Add a blue-white-red colour bar with its range under signed maps.")
+    var colourBar = false
+
+    @Flag(name: .long, help: """
+        Also write <stem>_panel.png: image | colour explanation | contribution map | top-2 Δ map for bcos,         image | map for a post-hoc method; titled, with colour bars.
+        """)
+    var panel = false
+
     @Flag(name: .long, help: "Replace existing PNGs in --out.")
     var force = false
 
     func run() throws {
         let attribution = try Methods.named(method)
+        if out == nil, let flag = [(panel, "--panel"), (overlay, "--overlay"), (colourBar, "--colour-bar")].first(where: \.0)?.1 {
+            throw BcosError("\(flag) shapes the PNGs; add --out DIR to write them")
+        }
         let m = try BcosModel.load(model)
-        let x = try CLI.loadInput(image, model: m, resize: resize, native: nativeSize)
+        let (x, image, stem, label) = try input.load(for: m, modelPath: model)
+        let subject = Subject(image: image, stem: stem, label: label)
         let t = try ExplanationTarget.parse(target, model: m)
         if attribution.name != "bcos" {
-            try runPostHoc(attribution, model: m, input: x, target: t)
+            try runPostHoc(attribution, model: m, input: x, target: t, subject: subject)
             return
         }
         let e = try m.explain(x, target: t)
@@ -79,15 +87,33 @@ struct Explain: ParsableCommand {
             let factor = try upscaleFactor(height: h, width: w)
             let contribPath = try CLI.outputPath(out, "\(stem)_contributions.png", force: force)
             let colourPath = try CLI.outputPath(out, "\(stem)_explanation.png", force: force)
-            try writeSigned(e.contributions.data, height: h, width: w, factor: factor, to: contribPath)
+            let panelPath = panel ? try CLI.outputPath(out, "\(stem)_panel.png", force: force) : nil
+            let original = CLI.imageRGB(x, channels: m.config.imageChannels)
+            try writeSigned(e.contributions.data, image: original, height: h, width: w, factor: factor, to: contribPath)
             let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smoothing)
-            try writePNG(Visualize.composite(rgba, background: 0), height: h, width: w, factor: factor, to: colourPath)
+            let colour = Visualize.composite(rgba, background: 0)
+            try writePNG(colour, height: h, width: w, factor: factor, to: colourPath)
             files = [contribPath, colourPath]
+            if let panelPath {
+                let delta = try m.explain(x, target: .topTwoDelta)
+                let signed = Pictures.signedMap(e.contributions.data, over: overlay ? original : nil)
+                let signedDelta = Pictures.signedMap(delta.contributions.data, over: overlay ? original : nil)
+                guard case .difference(let a, let b) = delta.target else { preconditionFailure("top-2 Δ is a difference") }
+                let what = describe(e.target, model: m)
+                let tiles = [
+                    Pictures.Tile(title: "image", rgb: original),
+                    Pictures.Tile(title: "explanation " + what, rgb: colour),
+                    Pictures.Tile(title: "contributions " + what, rgb: signed.rgb, range: signed.range),
+                    Pictures.Tile(title: "delta \(m.classes[a]) - \(m.classes[b])", rgb: signedDelta.rgb, range: signedDelta.range),
+                ]
+                try write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+                files.append(panelPath)
+            }
         }
         let probs = e.logits.map(CLI.sigmoid)
         if json {
             var obj: [String: Any] = [
-                "model": model, "image": image,
+                "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
                 "logits": e.logits.map(CLI.json), "probabilities": probs.map(CLI.json),
                 "predicted": e.predicted, "predicted_class": m.classes[e.predicted],
                 "target": e.targetDescription, "explained_value": e.explainedValue,
@@ -114,7 +140,7 @@ struct Explain: ParsableCommand {
             try CLI.printJSON(obj)
             return
         }
-        printLogits(e.logits, predicted: e.predicted, model: m, height: h, width: w)
+        printLogits(e.logits, predicted: e.predicted, model: m, height: h, width: w, subject: subject)
         print("target     \(e.targetDescription) = \(String(format: "%.6g", e.explainedValue))")
         let total = e.contributions.data.reduce(0.0) { $0 + Double($1) }
         print("completeness  sum(x*W) = \(String(format: "%.6g", total)), error \(String(format: "%.3g", e.completenessError))"
@@ -129,12 +155,32 @@ struct Explain: ParsableCommand {
         return factor
     }
 
-    /// The image name without directory and extension, for output file names.
-    private var stem: String { ((image as NSString).lastPathComponent as NSString).deletingPathExtension }
+    /// The explained image: its description, a stem for output file names, its true class when known.
+    struct Subject {
+        var image: String
+        var stem: String
+        var label: Int?
+    }
 
-    /// A signed map `[H*W]` as a blue-white-red PNG, clipped at the 99.5th percentile of |map|, upscaled.
-    private func writeSigned(_ map: [Float], height h: Int, width w: Int, factor: Int, to path: String) throws {
-        try writePNG(Visualize.signedColours(map).rgb, height: h, width: w, factor: factor, to: path)
+    /// A signed map `[H*W]` as a blue-white-red PNG, clipped at the 99.5th percentile of |map|, upscaled; over the
+    /// image with `--overlay`, with a colour bar with `--colour-bar`.
+    private func writeSigned(_ map: [Float], image: [UInt8], height h: Int, width w: Int, factor: Int, to path: String) throws {
+        try write(Pictures.signedPicture(map, width: w, height: h, factor: factor, over: overlay ? image : nil, bar: colourBar),
+                  to: path)
+    }
+
+    private func write(_ canvas: Canvas, to path: String) throws {
+        try PNG.write(Image(width: canvas.width, height: canvas.height, rgb: canvas.rgb), to: path, overwrite: force)
+    }
+
+    /// A short title for a target: a class name, a difference, a neuron.
+    private func describe(_ t: ExplanationTarget, model m: BcosModel) -> String {
+        switch t {
+        case .logit(let k): return m.classes[k]
+        case .difference(let a, let b): return "\(m.classes[a]) - \(m.classes[b])"
+        case .neuron(let layer, let channel, _): return "\(layer):\(channel)"
+        default: return ""
+        }
     }
 
     /// 8-bit RGB `[H, W, 3]` as a PNG, nearest-neighbour upscaled by `factor`.
@@ -150,9 +196,10 @@ struct Explain: ParsableCommand {
     }
 
     /// The header and logits table of the text output.
-    private func printLogits(_ logits: [Float], predicted: Int, model m: BcosModel, height h: Int, width w: Int) {
+    private func printLogits(_ logits: [Float], predicted: Int, model m: BcosModel, height h: Int, width w: Int,
+                             subject: Subject) {
         print("model      \(model)")
-        print("image      \(image) (\(w)x\(h))")
+        print("image      \(subject.image) (\(w)x\(h))" + (subject.label.map { ", true class \($0) (\(m.classes[$0]))" } ?? ""))
         let order = logits.indices.sorted { logits[$0] > logits[$1] }
         print("")
         print("  class                 logit      p(sigmoid)")
@@ -169,7 +216,8 @@ struct Explain: ParsableCommand {
     /// A post-hoc method's map for one class: PNG(s), JSON or text. There is no completeness to check except
     /// for IntGrad (Σ attribution ≈ f(x) − f(black)).
     private func runPostHoc(_ attribution: any AttributionMethod, model m: BcosModel, input x: Tensor,
-                            target t: ExplanationTarget) throws {
+                            target t: ExplanationTarget, subject: Subject) throws {
+        let stem = subject.stem
         let name = attribution.name
         guard !weights else { throw BcosError("--weights applies to --method bcos only; \(name) has no W(x)") }
         guard smooth == nil else { throw BcosError("--smooth applies to --method bcos only (the colour explanation)") }
@@ -185,12 +233,13 @@ struct Explain: ParsableCommand {
         }
         let h = x.shape[2], w = x.shape[3]
         // Paths are checked before the (possibly slow) attribution so that a refusal comes at once.
-        var mapPath: String?, topPath: String?
+        var mapPath: String?, topPath: String?, panelPath: String?
         var factor = 1
         if let out {
             factor = try upscaleFactor(height: h, width: w)
             mapPath = try CLI.outputPath(out, "\(stem)_\(name).png", force: force)
             if attribution is LIME { topPath = try CLI.outputPath(out, "\(stem)_lime_top5.png", force: force) }
+            if panel { panelPath = try CLI.outputPath(out, "\(stem)_\(name)_panel.png", force: force) }
         }
         let start = Date()
         var integrated: IntegratedGradients.Result?
@@ -207,18 +256,27 @@ struct Explain: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         var files = [String]()
+        let original = CLI.imageRGB(x, channels: m.config.imageChannels)
         if let mapPath {
-            try writeSigned(map.values, height: h, width: w, factor: factor, to: mapPath)
+            try writeSigned(map.values, image: original, height: h, width: w, factor: factor, to: mapPath)
             files.append(mapPath)
         }
         if let topPath, let lime {
-            try writeTopSuperpixels(x, model: m, mask: lime.topMask(5), factor: factor, to: topPath)
+            try writePNG(topSuperpixels(x, model: m, mask: lime.topMask(5)), height: h, width: w, factor: factor, to: topPath)
             files.append(topPath)
+        }
+        if let panelPath {
+            let signed = Pictures.signedMap(map.values, over: overlay ? original : nil)
+            var tiles = [Pictures.Tile(title: "image", rgb: original),
+                         Pictures.Tile(title: "\(name) \(m.classes[k])", rgb: signed.rgb, range: signed.range)]
+            if let lime { tiles.append(Pictures.Tile(title: "lime top 5", rgb: topSuperpixels(x, model: m, mask: lime.topMask(5)))) }
+            try write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+            files.append(panelPath)
         }
         let description = "logit \(k) (\(m.classes[k]))"
         if json {
             var obj: [String: Any] = [
-                "model": model, "image": image,
+                "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
                 "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(CLI.sigmoid($0)) },
                 "predicted": predicted, "predicted_class": m.classes[predicted],
                 "target": description, "target_class": k,
@@ -234,7 +292,7 @@ struct Explain: ParsableCommand {
             try CLI.printJSON(obj)
             return
         }
-        printLogits(logits, predicted: predicted, model: m, height: h, width: w)
+        printLogits(logits, predicted: predicted, model: m, height: h, width: w, subject: subject)
         print("target     \(description) = \(String(format: "%.6g", logits[k]))")
         print("method     \(name) (\(String(format: "%.2f", seconds)) s)")
         if let integrated {
@@ -250,8 +308,8 @@ struct Explain: ParsableCommand {
         for f in files { print("wrote      \(f)") }
     }
 
-    /// The input image with every pixel outside `mask` darkened to a quarter, upscaled (the paper's LIME picture).
-    private func writeTopSuperpixels(_ x: Tensor, model m: BcosModel, mask: [Bool], factor: Int, to path: String) throws {
+    /// The input image with every pixel outside `mask` darkened to a quarter (the paper's LIME picture).
+    private func topSuperpixels(_ x: Tensor, model m: BcosModel, mask: [Bool]) -> [UInt8] {
         let c = m.config.imageChannels, h = x.shape[2], w = x.shape[3], p = h * w
         var rgb = [UInt8](repeating: 0, count: p * 3)
         for i in 0..<p {
@@ -261,6 +319,6 @@ struct Explain: ParsableCommand {
                 rgb[i * 3 + k] = UInt8(min(255, max(0, (v * 255).rounded())))
             }
         }
-        try writePNG(rgb, height: h, width: w, factor: factor, to: path)
+        return rgb
     }
 }

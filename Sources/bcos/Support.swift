@@ -1,6 +1,54 @@
+import ArgumentParser
 import BcosData
 import BcosEngine
 import Foundation
+
+/// The image a command explains: a PNG/JPEG file, or one image of a dataset.
+struct InputOptions: ParsableArguments {
+    @Option(name: .long, help: "Image (PNG or JPEG).")
+    var image: String?
+
+    @Option(name: .long, help: "Instead of --image: a dataset directory (as for `bcos eval`); use with --index.")
+    var data: String?
+
+    @Option(name: .long, help: "Index of the image in --data's split.")
+    var index: Int?
+
+    @Option(name: .long, help: "Split of --data: test (default) or train.")
+    var split: String = "test"
+
+    @Flag(name: .long, help: "Resize an image of another size to the model's image_size (antialiased bilinear).")
+    var resize = false
+
+    @Flag(name: .customLong("native-size"), help: "Run at the image's own size (fully convolutional models).")
+    var nativeSize = false
+
+    /// The encoded input `[1, C, H, W]`, a name for output files and messages, and the true class when known.
+    func load(for model: BcosModel, modelPath: String) throws -> (x: Tensor, name: String, stem: String, label: Int?) {
+        switch (image, data) {
+        case (let path?, nil):
+            guard index == nil else { throw BcosError("--index selects an image of --data; with --image leave it out") }
+            let x = try CLI.loadInput(path, model: model, resize: resize, native: nativeSize)
+            return (x, path, ((path as NSString).lastPathComponent as NSString).deletingPathExtension, nil)
+        case (nil, let dir?):
+            guard let index else { throw BcosError("--data needs --index N (which image of the \(split) split)") }
+            guard let which = Dataset.Split(rawValue: split) else {
+                throw BcosError("--split '\(split)' is not a split; use test or train")
+            }
+            let d = try Dataset.load(dir, split: which)
+            try CLI.checkFits(model, modelPath: modelPath, d, dataPath: dir)
+            guard index >= 0 && index < d.count else {
+                throw BcosError("--index \(index) is out of range; the \(split) split of '\(dir)' has images 0...\(d.count - 1)")
+            }
+            let x = model.encode(Tensor(shape: [1, d.channels, d.height, d.width], data: d.image(index)))
+            return (x, "\(dir) [\(split) \(index)]", "\(split)\(index)", d.labels[index])
+        case (nil, nil):
+            throw BcosError("give the image: --image FILE, or --data DIR --index N")
+        default:
+            throw BcosError("give either --image or --data, not both")
+        }
+    }
+}
 
 /// Shared helpers of the subcommands: image input, file output, JSON printing.
 enum CLI {
@@ -10,7 +58,7 @@ enum CLI {
     ///   - resize: resize to the model's `image_size` (antialiased bilinear) instead of refusing another size.
     ///   - native: run at the image's own size (the 9-layer net is fully convolutional).
     static func loadInput(_ path: String, model: BcosModel, resize: Bool, native: Bool) throws -> Tensor {
-        let image = try PNG.read(path)
+        let image = try readImage(path)
         let c = model.config.imageChannels
         var planar = c == 3 ? image.planarRGB() : image.planarGray()
         var h = image.height, w = image.width
@@ -26,6 +74,16 @@ enum CLI {
         }
         try model.validateInput(height: h, width: w, what: "image '\(path)'")
         return model.encode(Tensor(shape: [1, c, h, w], data: planar))
+    }
+
+    /// The image part of an encoded input `[1, C', H, W]` (before AddInverse) as 8-bit RGB `[H, W, 3]`, grey repeated.
+    static func imageRGB(_ x: Tensor, channels c: Int) -> [UInt8] {
+        let p = x.shape[2] * x.shape[3]
+        var rgb = [UInt8](repeating: 0, count: p * 3)
+        for i in 0..<p {
+            for k in 0..<3 { rgb[i * 3 + k] = UInt8(min(255, max(0, (x.data[min(k, c - 1) * p + i] * 255).rounded()))) }
+        }
+        return rgb
     }
 
     /// Throws unless the model takes the dataset's images: channels, class count and image size.

@@ -77,6 +77,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("stop-after"), help: "Run at most this many epochs now, then stop (continue later with --resume).")
     var stopAfter: Int?
 
+    @Option(name: .customLong("checkpoint-minutes"),
+            help: "Also save the resumable checkpoint every this many minutes inside an epoch (0: only after each epoch).")
+    var checkpointMinutes: Double = 10
+
     @Option(name: .long, help: "Threads (default: all cores).")
     var threads: Int?
 
@@ -126,13 +130,22 @@ struct Train: ParsableCommand {
         CLI.say("model: \(cfg.arch) widths \(cfg.widths) B=\(cfg.b) M=\(cfg.maxOut), \(state.model.network.parameterCount) parameters")
 
         let stop = StopFlag()
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        signal(SIGINT, SIG_IGN)
-        source.setEventHandler { stop.set() }
-        source.resume()
+        // Ctrl-C, SIGTERM and a closed terminal all stop after the current batch and leave a resumable checkpoint.
+        let signals = [SIGINT, SIGTERM, SIGHUP].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            signal(sig, SIG_IGN)
+            source.setEventHandler { stop.set() }
+            source.resume()
+            return source
+        }
         defer {
-            source.cancel()
-            signal(SIGINT, SIG_DFL)
+            for (sig, source) in zip([SIGINT, SIGTERM, SIGHUP], signals) {
+                source.cancel()
+                signal(sig, SIG_DFL)
+            }
+        }
+        guard checkpointMinutes >= 0, checkpointMinutes.isFinite else {
+            throw BcosError("--checkpoint-minutes \(checkpointMinutes) must be 0 or positive")
         }
 
         let batchesPerEpoch = min(maxBatches ?? Int.max, (train.count + settings.batch - 1) / settings.batch)
@@ -145,8 +158,16 @@ struct Train: ParsableCommand {
             var order = Array(0..<train.count)
             var shuffle = SplitMix64(seed: settings.seed &+ 0x5EED &+ UInt64(e) &* 0x9E37_79B9)
             order.shuffle(using: &shuffle)
-            let started = Date()
+            var started = Date()
+            var lastSave = Date()
             while state.batchInEpoch < batchesPerEpoch {
+                if checkpointMinutes > 0 && Date().timeIntervalSince(lastSave) >= checkpointMinutes * 60 {
+                    let now = Date()
+                    state.epochSeconds += now.timeIntervalSince(started)
+                    started = now
+                    try state.save(to: ckpt)
+                    lastSave = Date()
+                }
                 if stop.isSet {
                     state.epochSeconds += Date().timeIntervalSince(started)
                     try state.save(to: ckpt)

@@ -130,10 +130,14 @@ public final class Explorer {
                 try save(r.colour, "\(stem)_\(cls)_explanation.png")
                 try save(r.contributions, "\(stem)_\(cls)_contributions.png")
                 try save(r.delta, "\(stem)_delta.png")
-                var panel = [original, r.colour, r.contributions, r.delta]
+                let name = dataset.classes[r.target]
+                var panel = [Pictures.Tile(title: "image", rgb: original),
+                             Pictures.Tile(title: "explanation " + name, rgb: r.colour),
+                             Pictures.Tile(title: "contributions " + name, rgb: r.contributions),
+                             Pictures.Tile(title: "top-2 delta", rgb: r.delta)]
                 if let m = state.methodResult, m.image == image, m.target == r.target {
                     try save(m.rgb, "\(stem)_\(cls)_\(m.method).png")
-                    panel.append(m.rgb)
+                    panel.append(Pictures.Tile(title: "\(m.method) " + name, rgb: m.rgb))
                 }
                 try savePanel(panel, name: "\(stem)_\(cls)_panel.png", factor: factor, written: &written)
             case .neurons:
@@ -145,8 +149,9 @@ public final class Explorer {
                 let layer = state.layers.indices.contains(r.layer) ? state.layers[r.layer].name : "\(r.layer)"
                 try save(original, "\(stem)_image.png")
                 try save(n.colour, "\(stem)_layer\(layer)_ch\(n.channel).png")
-                try savePanel([original] + r.neurons.map(\.colour), name: "\(stem)_layer\(layer)_neurons.png",
-                              factor: factor, written: &written)
+                let tiles = [Pictures.Tile(title: "image", rgb: original)]
+                    + r.neurons.map { Pictures.Tile(title: "ch \($0.channel) " + String(format: "%.3g", $0.activation), rgb: $0.colour) }
+                try savePanel(tiles, name: "\(stem)_layer\(layer)_neurons.png", factor: factor, written: &written)
             }
             state.status = "exported " + written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
                 + " to \(exportDir)"
@@ -155,20 +160,10 @@ public final class Explorer {
         }
     }
 
-    private func savePanel(_ images: [[UInt8]], name: String, factor: Int, written: inout [String]) throws {
-        let w = dataset.width, h = dataset.height, gap = 2
-        let pw = images.count * (w + gap) - gap
-        var rgb = [UInt8](repeating: 255, count: pw * h * 3)
-        for (k, img) in images.enumerated() {
-            for y in 0..<h {
-                for x in 0..<w {
-                    for c in 0..<3 { rgb[(y * pw + k * (w + gap) + x) * 3 + c] = img[(y * w + x) * 3 + c] }
-                }
-            }
-        }
+    private func savePanel(_ tiles: [Pictures.Tile], name: String, factor: Int, written: inout [String]) throws {
+        let c = Pictures.panel(tiles, width: dataset.width, height: dataset.height, factor: factor)
         let path = uniquePath(name)
-        try PNG.write(Image(width: pw * factor, height: h * factor,
-                            rgb: Visualize.upscale(rgb, width: pw, height: h, channels: 3, factor: factor)), to: path)
+        try PNG.write(Image(width: c.width, height: c.height, rgb: c.rgb), to: path)
         written.append(path)
     }
 

@@ -1,0 +1,128 @@
+import ArgumentParser
+import BcosData
+import BcosEngine
+import BcosExplain
+import Foundation
+
+/// `bcos neurons`: the most active channels of one layer for one image, each explained like a logit.
+struct Neurons: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rank a layer's neurons (channels) for one image and explain the top ones.",
+        discussion: """
+        Channels are ranked by their largest activation over positions (or by their mean with --by mean). Each \
+        top neuron is explained from its most active position, backward through the frozen network and times \
+        the sign of its activation, as in the B-cos paper: its colour explanation and signed contribution map. \
+        LAYER is a name or #N, a node number, from `bcos info`; every layer works, first to last (the last one's \
+        neurons are the classes). With --out, writes <stem>_<layer>_ch<C>_explanation.png and \
+        _contributions.png per neuron and <stem>_<layer>_neurons.png, a panel of them all.
+        """)
+
+    @Option(name: .long, help: "Model file (.safetensors).")
+    var model: String
+
+    @OptionGroup var input: InputOptions
+
+    @Option(name: .long, help: "Layer name, or #N for node N (see `bcos info`).")
+    var layer: String
+
+    @Option(name: .long, help: "How many neurons to show.")
+    var top: Int = 8
+
+    @Option(name: .long, help: "Rank by max (largest activation over positions, default) or mean.")
+    var by: String = "max"
+
+    @Option(name: .long, help: "Directory for the PNGs (created if missing).")
+    var out: String?
+
+    @Flag(name: .long, help: "Print one JSON object instead of the table.")
+    var json = false
+
+    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15).")
+    var smooth: Int?
+
+    @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
+    var upscale: Int?
+
+    @Flag(name: .customLong("colour-bar"), help: "Add a colour bar with its range under the contribution maps.")
+    var colourBar = false
+
+    @Flag(name: .long, help: "Replace existing PNGs in --out.")
+    var force = false
+
+    func run() throws {
+        guard top >= 1 else { throw BcosError("--top must be at least 1, got \(top)") }
+        guard by == "max" || by == "mean" else { throw BcosError("--by '\(by)' is not a ranking; use max or mean") }
+        let m = try BcosModel.load(model)
+        let (x, image, stem, label) = try input.load(for: m, modelPath: model)
+        let node = try m.nodeIndex(layer)
+        let name = m.network.nodes[node].name
+        let h = x.shape[2], w = x.shape[3]
+        let shape = m.network.shapes(input: x.shape)[node]
+        let ranked = try m.rankNeurons(x, layer: name, top: top, byMean: by == "mean")
+        let smoothing = smooth ?? (max(h, w) < 64 ? 1 : 15)
+        guard smoothing >= 1 && smoothing % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smoothing)") }
+        let factor = upscale ?? max(1, (256 + max(h, w) - 1) / max(h, w))
+        guard factor >= 1 && factor <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(factor)") }
+        let safeName = name.replacingOccurrences(of: "/", with: "-")
+
+        // Every output path is checked before the work so that a refusal comes at once.
+        var paths = [(explanation: String, contributions: String)]()
+        var panelPath: String?
+        if let out {
+            for n in ranked {
+                paths.append((try CLI.outputPath(out, "\(stem)_\(safeName)_ch\(n.channel)_explanation.png", force: force),
+                              try CLI.outputPath(out, "\(stem)_\(safeName)_ch\(n.channel)_contributions.png", force: force)))
+            }
+            panelPath = try CLI.outputPath(out, "\(stem)_\(safeName)_neurons.png", force: force)
+        }
+
+        var rows = [[String: Any]]()
+        var tiles = [Pictures.Tile(title: "image", rgb: CLI.imageRGB(x, channels: m.config.imageChannels))]
+        var files = [String]()
+        for (i, n) in ranked.enumerated() {
+            let e = try m.explain(x, target: .neuron(layer: name, channel: n.channel, position: .at(y: n.y, x: n.x)))
+            var row: [String: Any] = [
+                "channel": n.channel, "activation": CLI.json(n.activation), "position": [n.y, n.x],
+                "explained_value": e.explainedValue, "completeness_error": e.completenessError,
+            ]
+            if !paths.isEmpty {
+                let colour = Visualize.composite(Visualize.colourExplanation(input: e.input, weights: e.weights,
+                                                                             smooth: smoothing))
+                try writePNG(Canvas(pixels: colour, width: w, height: h, factor: factor), to: paths[i].explanation)
+                try writePNG(Pictures.signedPicture(e.contributions.data, width: w, height: h, factor: factor,
+                                                    bar: colourBar), to: paths[i].contributions)
+                files += [paths[i].explanation, paths[i].contributions]
+                row["files"] = [paths[i].explanation, paths[i].contributions]
+                tiles.append(Pictures.Tile(title: "ch \(n.channel) " + String(format: "%.3g", n.activation), rgb: colour))
+            }
+            rows.append(row)
+        }
+        if let panelPath {
+            try writePNG(Pictures.panel(tiles, width: w, height: h, factor: max(1, min(factor, 160 / max(h, w)))),
+                         to: panelPath)
+            files.append(panelPath)
+        }
+        if json {
+            try CLI.printJSON([
+                "model": model, "image": image, "true_class": label.map { $0 as Any } ?? NSNull(),
+                "layer": name, "node": node, "shape": shape, "ranked_by": by, "neurons": rows, "files": files,
+            ])
+            return
+        }
+        print("model      \(model)")
+        print("image      \(image) (\(w)x\(h))" + (label.map { ", true class \($0) (\(m.classes[$0]))" } ?? ""))
+        print("layer      \(name) (node \(node)), output \(CLI.format(shape)), \(shape[1]) channels; ranked by \(by) activation")
+        print("")
+        print("  rank  channel   \(by == "max" ? "max act" : "mean act")   at (y, x)   completeness error")
+        for (i, n) in ranked.enumerated() {
+            let err = rows[i]["completeness_error"] as! Double
+            print("  \(String(i + 1).leftPad(4))  \(String(n.channel).leftPad(7))  \(String(format: "%9.4g", n.activation))"
+                  + "   \("(\(n.y), \(n.x))".rightPad(10))  \(String(format: "%.2g", err))")
+        }
+        for f in files { print("wrote      \(f)") }
+    }
+
+    private func writePNG(_ c: Canvas, to path: String) throws {
+        try PNG.write(Image(width: c.width, height: c.height, rgb: c.rgb), to: path, overwrite: force)
+    }
+}
