@@ -79,6 +79,14 @@ final class SnapshotTests: XCTestCase {
             XCTAssertEqual(e.state.methodResult?.method, "grad")
             try check(e.frame().text().replacingOccurrences(of: #"grad \d+\.\ds"#, with: "grad", options: .regularExpression),
                       "inspect-grad-\(w)x\(h)")
+            e.dispatch(.key(.char("p")))
+            e.dispatch(.key(.char("p")))
+            Self.settle(e)
+            XCTAssertEqual(e.state.methodResults.map { $0?.method }, ["grad", "ixg"], "two methods side by side")
+            try check(e.frame().text().replacingOccurrences(of: #"(grad|ixg) \d+\.\ds"#, with: "$1", options: .regularExpression),
+                      "inspect-grad-ixg-\(w)x\(h)")
+            e.dispatch(.key(.char("P")))
+            e.dispatch(.key(.char("P")))
             e.dispatch(.key(.char("O")))
             e.dispatch(.key(.char("n")))
             Self.settle(e)

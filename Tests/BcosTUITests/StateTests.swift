@@ -116,14 +116,44 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(s.method, "grad")
         let inspect = InspectResult(image: 0, modelGeneration: 0, target: 1, logits: [0, 1, 0], colour: [], contributions: [],
                                     delta: [], deltaClasses: (1, 0), completenessError: 0, explainedValue: 1, width: 8, height: 8)
-        XCTAssertEqual(reduce(&s, .inspectReady(inspect)), [.method(name: "grad", image: 0, target: 1, generation: 0)])
+        XCTAssertEqual(reduce(&s, .inspectReady(inspect)), [.methods(names: ["grad"], image: 0, target: 1, generation: 0)])
         _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "ixg", rgb: [], seconds: 0)))
         XCTAssertNil(s.methodResult, "a result for another method is dropped")
         _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "grad", rgb: [], seconds: 0)))
         XCTAssertNotNil(s.methodResult)
-        XCTAssertEqual(reduce(&s, .key(.char("o"))), [.method(name: "ixg", image: 0, target: 1, generation: 0)])
+        XCTAssertEqual(reduce(&s, .key(.char("o"))), [.methods(names: ["ixg"], image: 0, target: 1, generation: 0)])
         _ = reduce(&s, .key(.char("O")))
         _ = reduce(&s, .key(.char("O")))
         XCTAssertNil(s.method, "back to no comparison")
+    }
+
+    func testTwoMethodsSideBySide() {
+        var s = state()
+        _ = reduce(&s, .key(.enter))
+        let inspect = InspectResult(image: 0, modelGeneration: 0, target: 1, logits: [0, 1, 0], colour: [], contributions: [],
+                                    delta: [], deltaClasses: (1, 0), completenessError: 0, explainedValue: 1, width: 8, height: 8)
+        _ = reduce(&s, .inspectReady(inspect))
+        XCTAssertEqual(reduce(&s, .key(.char("o"))), [.methods(names: ["grad"], image: 0, target: 1, generation: 0)])
+        XCTAssertEqual(reduce(&s, .key(.char("P"))), [.methods(names: ["grad", "lime"], image: 0, target: 1, generation: 0)],
+                       "P cycles the second slot backwards to the last method; grad has not answered yet, so both are asked for")
+        XCTAssertEqual(s.methods, ["grad", "lime"])
+        _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "lime", rgb: [1], seconds: 0)))
+        XCTAssertNil(s.methodResults[0])
+        XCTAssertEqual(s.methodResults[1]?.method, "lime")
+        _ = reduce(&s, .methodReady(MethodResult(image: 0, modelGeneration: 0, target: 1, method: "grad", rgb: [2], seconds: 0)))
+        XCTAssertEqual(s.methodResults.map { $0?.method }, ["grad", "lime"])
+        // Choosing in one slot the method the other shows reuses its map.
+        for _ in 0..<7 { _ = reduce(&s, .key(.char("o"))) }
+        XCTAssertEqual(s.methods, ["lime", "lime"])
+        XCTAssertEqual(s.methodResults[0]?.rgb, [1])
+        // A new image clears both maps and asks for both again once B-cos has explained it.
+        _ = reduce(&s, .key(.char("p")))
+        XCTAssertEqual(s.methods, ["lime", nil])
+        _ = reduce(&s, .key(.char("p")))
+        _ = reduce(&s, .key(.right))
+        XCTAssertEqual(s.methodResults.compactMap { $0 }.count, 0)
+        var next = inspect
+        next.image = 1
+        XCTAssertEqual(reduce(&s, .inspectReady(next)), [.methods(names: ["lime", "grad"], image: 1, target: 1, generation: 0)])
     }
 }

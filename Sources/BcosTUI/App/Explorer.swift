@@ -135,7 +135,9 @@ public final class Explorer {
                              Pictures.Tile(title: "explanation " + name, rgb: r.colour),
                              Pictures.Tile(title: "contributions " + name, rgb: r.contributions),
                              Pictures.Tile(title: "top-2 delta", rgb: r.delta)]
-                if let m = state.methodResult, m.image == image, m.target == r.target {
+                var seen = Set<String>()
+                for case let m? in state.methodResults where m.image == image && m.target == r.target
+                    && seen.insert(m.method).inserted {
                     try save(m.rgb, "\(stem)_\(cls)_\(m.method).png")
                     panel.append(Pictures.Tile(title: "\(m.method) " + name, rgb: m.rgb))
                 }

@@ -6,8 +6,8 @@ public enum Effect: Sendable, Equatable {
     case inspect(image: Int, target: Int?, generation: Int)
     /// The top neurons of a layer for one image.
     case neurons(image: Int, layer: Int, generation: Int)
-    /// A post-hoc method's map of one image's class, to compare with B-cos.
-    case method(name: String, image: Int, target: Int, generation: Int)
+    /// Post-hoc methods' maps of one image's class, to compare with B-cos (computed in order, each answered).
+    case methods(names: [String], image: Int, target: Int, generation: Int)
     /// Write the current view's pictures as PNGs.
     case export(image: Int, screen: Screen)
 }
@@ -96,9 +96,8 @@ public func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
         s.inspect = r
         return methodEffect(s)
     case .methodReady(let r):
-        guard r.modelGeneration == s.modelGeneration, r.image == s.current, r.method == s.method,
-              r.target == s.inspect?.target else { return [] }
-        s.methodResult = r
+        guard r.modelGeneration == s.modelGeneration, r.image == s.current, r.target == s.inspect?.target else { return [] }
+        for slot in 0..<2 where s.methods[slot] == r.method { s.methodResults[slot] = r }
         return []
     case .neuronsReady(let r):
         guard r.modelGeneration == s.modelGeneration, r.image == s.current, r.layer == s.layerIndex else { return [] }
@@ -285,22 +284,26 @@ private func inspectKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         let now = s.explainedClass ?? 0
         s.inspectClass = ((now + ((key == .up || key == .char("k")) ? -1 : 1)) % k + k) % k
         s.inspect = nil
-        s.methodResult = nil
+        s.methodResults = [nil, nil]
         return [.inspect(image: s.current, target: s.inspectClass, generation: s.modelGeneration)]
     case .char("t"):
         s.inspectClass = nil
         s.inspect = nil
-        s.methodResult = nil
+        s.methodResults = [nil, nil]
         return [.inspect(image: s.current, target: nil, generation: s.modelGeneration)]
-    case .char("o"), .char("O"):
-        // Cycle the post-hoc method shown next to B-cos: none, then every method the library offers.
+    case .char("o"), .char("O"), .char("p"), .char("P"):
+        // Cycle a post-hoc method shown next to B-cos (o: first slot, p: second): none, then every method the
+        // library offers.
+        let slot = key == .char("o") || key == .char("O") ? 0 : 1
         let others = postHocMethods
-        let at = s.method.flatMap { others.firstIndex(of: $0) }
-        let step = key == .char("o") ? 1 : -1
+        let at = s.methods[slot].flatMap { others.firstIndex(of: $0) }
+        let step = key == .char("o") || key == .char("p") ? 1 : -1
         let next = ((at.map { $0 + 1 } ?? 0) + step + others.count + 1) % (others.count + 1)
-        s.method = next == 0 ? nil : others[next - 1]
-        s.methodResult = nil
-        s.status = s.method.map { "comparing with \($0)" } ?? "post-hoc comparison off"
+        s.methods[slot] = next == 0 ? nil : others[next - 1]
+        s.methodResults[slot] = nil
+        if let m = s.methods[slot], let other = s.methodResults[1 - slot], other.method == m { s.methodResults[slot] = other }
+        let shown = s.methods.compactMap { $0 }
+        s.status = shown.isEmpty ? "post-hoc comparison off" : "comparing B-cos with " + shown.joined(separator: " and ")
         return methodEffect(s)
     case .char("n"):
         return openCurrent(&s, screen: .neurons)
@@ -353,7 +356,7 @@ private func openCurrent(_ s: inout AppState, screen: Screen? = nil) -> [Effect]
         s.inspect = nil
         s.neurons = nil
         s.inspectClass = nil
-        s.methodResult = nil
+        s.methodResults = [nil, nil]
     }
     return refreshCurrent(s)
 }
@@ -363,8 +366,12 @@ public let postHocMethods = ["grad", "ixg", "intgrad", "deeplift", "gradcam", "o
 
 /// Asks for the comparison method's map once the B-cos explanation (and so the class) is known.
 private func methodEffect(_ s: AppState) -> [Effect] {
-    guard let m = s.method, s.screen == .inspect, let r = s.inspect, s.methodResult == nil else { return [] }
-    return [.method(name: m, image: s.current, target: r.target, generation: s.modelGeneration)]
+    guard s.screen == .inspect, let r = s.inspect else { return [] }
+    var names = [String]()
+    for slot in 0..<2 {
+        if let m = s.methods[slot], s.methodResults[slot] == nil, !names.contains(m) { names.append(m) }
+    }
+    return names.isEmpty ? [] : [.methods(names: names, image: s.current, target: r.target, generation: s.modelGeneration)]
 }
 
 /// The effects that fill the current screen for the current image.
@@ -389,7 +396,7 @@ private func switchModel(_ s: inout AppState, to index: Int) -> [Effect] {
     s.inspect = nil
     s.neurons = nil
     s.inspectClass = nil
-    s.methodResult = nil
+    s.methodResults = [nil, nil]
     s.layers = []
     s.status = "loading \(s.models[index].name) ..."
     return [.loadModel(index: index, generation: s.modelGeneration)]

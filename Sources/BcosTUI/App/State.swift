@@ -129,9 +129,19 @@ public struct AppState: Sendable {
     /// Class whose explanation is shown; nil = the predicted class.
     public var inspectClass: Int?
     public var inspect: InspectResult?
-    /// The post-hoc method compared with B-cos in the inspect view (nil: none).
-    public var method: String?
-    public var methodResult: MethodResult?
+    /// The post-hoc methods shown beside B-cos in the inspect view: two slots (`o` cycles the first, `p` the
+    /// second), nil when off; a method may fill both.
+    public var methods: [String?] = [nil, nil]
+    public var methodResults: [MethodResult?] = [nil, nil]
+    /// The first comparison slot.
+    public var method: String? {
+        get { methods[0] }
+        set { methods[0] = newValue }
+    }
+    public var methodResult: MethodResult? {
+        get { methodResults[0] }
+        set { methodResults[0] = newValue }
+    }
     public var layerIndex = 0
     public var neuronCursor = 0
     public var neurons: NeuronsResult?

@@ -70,9 +70,11 @@ public final class Worker: @unchecked Sendable {
         case .neurons(let image, let layer, let generation):
             let ticket = nextTicket()
             explainQueue.async { self.neurons(image: image, layer: layer, generation: generation, ticket: ticket) }
-        case .method(let name, let image, let target, let generation):
+        case .methods(let names, let image, let target, let generation):
             let ticket = nextTicket()
-            explainQueue.async { self.method(name, image: image, target: target, generation: generation, ticket: ticket) }
+            explainQueue.async {
+                for name in names { self.method(name, image: image, target: target, generation: generation, ticket: ticket) }
+            }
         case .export:
             break  // done by the UI loop, which holds the pictures
         }

@@ -17,7 +17,7 @@ func panelLayout(count: Int, w: Int, h: Int, cols: Int, rows: Int) -> (scale: Do
 func renderInspect(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
     let logitsWidth = min(34, max(24, s.width / 3))
     let areaW = s.width - logitsWidth - 2, areaH = s.height - 6
-    let count = s.method == nil ? 4 : 5
+    let count = 4 + s.methods.compactMap { $0 }.count
     let (scale, perRow) = panelLayout(count: count, w: s.imageWidth, h: s.imageHeight, cols: areaW, rows: areaH)
     let r = s.inspect
     let target = r?.target ?? s.explainedClass
@@ -27,9 +27,10 @@ func renderInspect(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
         ("image", gallery.rgb(s.current)), ("B-cos: \(targetName)", r?.colour),
         ("contributions", r?.contributions), (delta, r?.delta),
     ]
-    if let m = s.method {
-        let done = s.methodResult.map { String(format: " %.1fs", $0.seconds) } ?? ""
-        panels.append((m + done, s.methodResult?.rgb))
+    for slot in 0..<2 {
+        guard let m = s.methods[slot] else { continue }
+        let done = s.methodResults[slot].map { String(format: " %.1fs", $0.seconds) } ?? ""
+        panels.append((m + done, s.methodResults[slot]?.rgb))
     }
     let pw = max(panelCols(s.imageWidth, scale: scale), 12) + 2, ph = panelRows(s.imageHeight, scale: scale) + 1
     for (i, (title, rgb)) in panels.enumerated() {

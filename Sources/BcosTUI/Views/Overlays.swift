@@ -11,6 +11,7 @@ func renderHelp(_ s: AppState, into b: inout CellBuffer) {
         "inspect",
         "  ← →  previous / next image     ↑ ↓  explain another class",
         "  t  top class     o / O  next / previous post-hoc method beside B-cos",
+        "  p / P  a second post-hoc method, so two show side by side",
         "  n  neurons     e  export PNGs (+ composite panel)",
         "neurons",
         "  ↑ ↓  layer     /  find a layer     ← →  neuron     e  export",
