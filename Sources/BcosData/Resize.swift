@@ -163,3 +163,37 @@ private func resampleAxis<Sample: Numeric>(
     }
     return output
 }
+
+extension Image {
+    /// torchvision's `Resize(size)` with an int size on a PIL image: the shorter side becomes `size`, the longer
+    /// one `int(size * long / short)` (truncated), resampled as `resized` (Pillow's antialiased bilinear).
+    public func resizedShorterSide(to size: Int) -> Image {
+        precondition(size > 0, "resize size \(size) must be positive")
+        if width <= height {
+            let h = Int(Double(size) * Double(height) / Double(width))
+            return width == size && height == h ? self : resized(width: size, height: h)
+        }
+        let w = Int(Double(size) * Double(width) / Double(height))
+        return height == size && width == w ? self : resized(width: w, height: size)
+    }
+
+    /// torchvision's `CenterCrop`: the top-left corner at `round((H - h) / 2)`, `round((W - w) / 2)` with Python's
+    /// round-half-to-even; an image smaller than the crop is zero-padded first (as torchvision pads).
+    public func centerCropped(width cw: Int, height ch: Int) -> Image {
+        precondition(cw > 0 && ch > 0, "crop size \(cw)x\(ch) must be positive")
+        // torchvision pads a too-small image symmetrically (left/top get the floor half) with zeros.
+        let padLeft = max(0, (cw - width) / 2), padTop = max(0, (ch - height) / 2)
+        let pw = max(width, cw), ph = max(height, ch)
+        let left = Int((Double(pw - cw) / 2).rounded(.toNearestOrEven))
+        let top = Int((Double(ph - ch) / 2).rounded(.toNearestOrEven))
+        var out = [UInt8](repeating: 0, count: cw * ch * 4)
+        for y in 0..<ch {
+            for x in 0..<cw {
+                let sx = x + left - padLeft, sy = y + top - padTop
+                guard sx >= 0 && sx < width && sy >= 0 && sy < height else { continue }
+                for k in 0..<4 { out[(y * cw + x) * 4 + k] = rgba[(sy * width + sx) * 4 + k] }
+            }
+        }
+        return Image(width: cw, height: ch, rgba: out)
+    }
+}

@@ -1,5 +1,4 @@
 import Foundation
-import Foundation
 
 /// What a forward pass keeps for the backward.
 public enum Recording: Sendable, Equatable {
@@ -51,9 +50,15 @@ public struct BcosConv2d: Sendable {
     ///   - weight: raw weights `[outChannels * maxOut, inChannels / groups, k, k]`; rows must have non-zero norm.
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
                 maxOut: Int = 1, b: Float = 2, scale: Float = 1, weight: Tensor) {
+        self.init(shape: ConvShape(inChannels: inChannels, outChannels: outChannels * maxOut, kernel: kernel,
+                                   stride: stride, padding: padding, groups: groups),
+                  maxOut: maxOut, b: b, scale: scale, weight: weight)
+    }
+
+    /// - Parameter shape: the plain convolution, with `outChannels * maxOut` output channels.
+    public init(shape: ConvShape, maxOut: Int = 1, b: Float = 2, scale: Float = 1, weight: Tensor) {
         precondition(maxOut >= 1 && b > 0 && scale != 0, "bad B-cos parameters M=\(maxOut) B=\(b) scale=\(scale)")
-        self.conv = ConvShape(inChannels: inChannels, outChannels: outChannels * maxOut, kernel: kernel,
-                              stride: stride, padding: padding, groups: groups)
+        self.conv = shape
         self.maxOut = maxOut
         self.b = b
         self.scale = scale

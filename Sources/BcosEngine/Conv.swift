@@ -9,16 +9,27 @@ public struct ConvShape: Sendable, Equatable {
     public var kernelH: Int
     public var kernelW: Int
     public var stride: Int
-    public var padding: Int
+    /// Zero padding above and below.
+    public var paddingH: Int
+    /// Zero padding left and right.
+    public var paddingW: Int
     public var groups: Int
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1) {
+        self.init(inChannels: inChannels, outChannels: outChannels, kernelH: kernel, kernelW: kernel, stride: stride,
+                  paddingH: padding, paddingW: padding, groups: groups)
+    }
+
+    /// A rectangular kernel (Inception's 1x7 and 7x1) with its own padding per axis.
+    public init(inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int, stride: Int = 1, paddingH: Int = 0,
+                paddingW: Int = 0, groups: Int = 1) {
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernelH = kernel
-        self.kernelW = kernel
+        self.kernelH = kernelH
+        self.kernelW = kernelW
         self.stride = stride
-        self.padding = padding
+        self.paddingH = paddingH
+        self.paddingW = paddingW
         self.groups = groups
         precondition(inChannels % groups == 0 && outChannels % groups == 0,
                      "channels \(inChannels)->\(outChannels) not divisible by groups \(groups)")
@@ -29,8 +40,8 @@ public struct ConvShape: Sendable, Equatable {
 
     /// Output spatial size for an `h x w` input (PyTorch's floor formula); 0 where the window does not fit.
     public func outputSize(_ h: Int, _ w: Int) -> (h: Int, w: Int) {
-        (slidingWindowCount(h, kernel: kernelH, stride: stride, padding: padding),
-         slidingWindowCount(w, kernel: kernelW, stride: stride, padding: padding))
+        (slidingWindowCount(h, kernel: kernelH, stride: stride, padding: paddingH),
+         slidingWindowCount(w, kernel: kernelW, stride: stride, padding: paddingW))
     }
 
     /// Weight shape `[C_out, C_in / groups, kh, kw]`.
@@ -49,7 +60,7 @@ enum ConvKernels {
     /// `[channels * kh * kw, oh * ow]` (row stride `ld`, starting at column `colOffset`). Zero padding.
     static func im2col(_ src: UnsafePointer<Float>, channels: Int, h: Int, w: Int, shape s: ConvShape,
                        oh: Int, ow: Int, cols: UnsafeMutablePointer<Float>, ld: Int, colOffset: Int) {
-        let kh = s.kernelH, kw = s.kernelW, st = s.stride, pad = s.padding
+        let kh = s.kernelH, kw = s.kernelW, st = s.stride, padH = s.paddingH, pad = s.paddingW
         for c in 0..<channels {
             let plane = src + c * h * w
             for ky in 0..<kh {
@@ -59,7 +70,7 @@ enum ConvKernels {
                     let lo = max(0, (pad - kx + st - 1) / st)
                     let hi = min(ow, (w + pad - kx + st - 1) / st)
                     for oy in 0..<oh {
-                        let iy = oy * st - pad + ky
+                        let iy = oy * st - padH + ky
                         let dst = row + oy * ow
                         if iy < 0 || iy >= h || lo >= hi {
                             dst.update(repeating: 0, count: ow)
@@ -93,7 +104,7 @@ enum ConvKernels {
     /// Adds the patch gradients `cols` (layout as `im2col`) back onto the planes `dst` `[channels, h, w]`.
     static func col2im(_ cols: UnsafePointer<Float>, ld: Int, colOffset: Int, channels: Int, h: Int, w: Int,
                        shape s: ConvShape, oh: Int, ow: Int, dst: UnsafeMutablePointer<Float>) {
-        let kh = s.kernelH, kw = s.kernelW, st = s.stride, pad = s.padding
+        let kh = s.kernelH, kw = s.kernelW, st = s.stride, padH = s.paddingH, pad = s.paddingW
         for c in 0..<channels {
             let plane = dst + c * h * w
             for ky in 0..<kh {
@@ -103,7 +114,7 @@ enum ConvKernels {
                     let hi = min(ow, (w + pad - kx + st - 1) / st)
                     if lo >= hi { continue }
                     for oy in 0..<oh {
-                        let iy = oy * st - pad + ky
+                        let iy = oy * st - padH + ky
                         if iy < 0 || iy >= h { continue }
                         let srow = row + oy * ow
                         let drow = plane + iy * w - pad + kx
@@ -128,7 +139,7 @@ enum ConvKernels {
     }
 
     static func isPointwise(_ s: ConvShape) -> Bool {
-        s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.padding == 0
+        s.kernelH == 1 && s.kernelW == 1 && s.stride == 1 && s.paddingH == 0 && s.paddingW == 0
     }
 
     /// Receives raw convolution output of image `n`: rows `rows` of its `[C_out, oh*ow]` block, which starts at
@@ -160,7 +171,7 @@ enum ConvKernels {
                      "conv expects [N, \(s.inChannels), H, W], got \(x.shape)")
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let (oh, ow) = s.outputSize(h, w)
-        precondition(oh > 0 && ow > 0, "input \(h)x\(w) too small for kernel \(s.kernelH) padding \(s.padding)")
+        precondition(oh > 0 && ow > 0, "input \(h)x\(w) too small for kernel \(s.kernelH)x\(s.kernelW)")
         let p = oh * ow, co = s.outChannels
         let g = s.groups, cg = s.inChannels / g, og = co / g, k = s.patchSize
         let direct = isPointwise(s)
@@ -424,11 +435,11 @@ enum ConvKernels {
                 var spread = [Float](repeating: 0, count: h * w)
                 let src = sp.base + job * oh * ow
                 for oy in 0..<oh {
-                    let y0 = oy * s.stride - s.padding
+                    let y0 = oy * s.stride - s.paddingH
                     for ox in 0..<ow {
                         let v = src[oy * ow + ox]
                         if v == 0 { continue }
-                        let x0 = ox * s.stride - s.padding
+                        let x0 = ox * s.stride - s.paddingW
                         for yy in max(0, y0)..<min(h, y0 + s.kernelH) {
                             for xx in max(0, x0)..<min(w, x0 + s.kernelW) { spread[yy * w + xx] += v }
                         }
@@ -461,10 +472,10 @@ enum ConvKernels {
                 }
                 let dst = op.base + job * oh * ow
                 for oy in 0..<oh {
-                    let y0 = oy * s.stride - s.padding
+                    let y0 = oy * s.stride - s.paddingH
                     let ya = max(0, y0), yb = min(h, y0 + s.kernelH)
                     for ox in 0..<ow {
-                        let x0 = ox * s.stride - s.padding
+                        let x0 = ox * s.stride - s.paddingW
                         let xa = max(0, x0), xb2 = min(w, x0 + s.kernelW)
                         var acc: Float = 0
                         if ya < yb && xa < xb2 {

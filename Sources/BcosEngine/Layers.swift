@@ -126,6 +126,8 @@ public struct ChannelAffine: Sendable, Equatable {
     public var multiplier: [Float]
     /// Per-channel offset `[C]` (empty for none).
     public var offset: [Float]
+    /// The batch norm's stored `weight` and `running_var` when built from them (to save the model again).
+    public private(set) var batchNorm: (weight: [Float], runningVar: [Float])?
 
     public init(multiplier: [Float], offset: [Float] = []) {
         precondition(offset.isEmpty || offset.count == multiplier.count, "affine offset/multiplier size mismatch")
@@ -136,6 +138,12 @@ public struct ChannelAffine: Sendable, Equatable {
     /// Uncentred batch norm (eval): `weight / sqrt(running_var + eps)`.
     public init(batchNormWeight weight: [Float], runningVar: [Float], eps: Float = 1e-5, bias: [Float] = []) {
         self.init(multiplier: zip(weight, runningVar).map { $0 / ($1 + eps).squareRoot() }, offset: bias)
+        batchNorm = (weight, runningVar)
+    }
+
+    public static func == (a: ChannelAffine, b: ChannelAffine) -> Bool {
+        a.multiplier == b.multiplier && a.offset == b.offset && a.batchNorm?.weight == b.batchNorm?.weight
+            && a.batchNorm?.runningVar == b.batchNorm?.runningVar
     }
 
     public func forward(_ x: Tensor) -> Tensor {

@@ -31,7 +31,10 @@ public struct BcosModel: Sendable {
             guard t.data.allSatisfy(\.isFinite) else {
                 throw BcosError("model '\(source)': tensor '\(key)' contains NaN or infinite values")
             }
-            if let row = BcosConv2d.zeroNormRow(t) {
+            if key.hasSuffix(".running_var"), let bad = t.data.firstIndex(where: { $0 < 0 }) {
+                throw BcosError("model '\(source)': tensor '\(key)' has a negative variance at channel \(bad)")
+            }
+            if key.hasSuffix("linear.weight"), let row = BcosConv2d.zeroNormRow(t) {
                 throw BcosError("model '\(source)': tensor '\(key)' row \(row) is all zeros; B-cos weights need non-zero norm")
             }
         }
@@ -60,6 +63,10 @@ public struct BcosModel: Sendable {
         var rng = SplitMix64(seed: seed)
         var weights = [String: Tensor]()
         for (key, shape) in Architectures.parameterShapes(config) {
+            guard key.hasSuffix("linear.weight") else {
+                weights[key] = Tensor(shape: shape, repeating: 1)  // batch norm: weight 1, running_var 1
+                continue
+            }
             let fanIn = shape.dropFirst().reduce(1, *)
             let bound = 1 / Float(fanIn).squareRoot()
             let data = (0..<shape.reduce(1, *)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
@@ -73,7 +80,15 @@ public struct BcosModel: Sendable {
         let order = Architectures.parameterShapes(config).map(\.key)
         var byName = [String: Tensor]()
         for node in network.nodes {
-            if case .bcosConv(let c) = node.op { byName["\(node.name).linear.weight"] = c.weight }
+            switch node.op {
+            case .bcosConv(let c): byName["\(node.name).linear.weight"] = c.weight
+            case .affine(let a):
+                if let bn = a.batchNorm {
+                    byName["\(node.name).weight"] = Tensor(shape: [bn.weight.count], data: bn.weight)
+                    byName["\(node.name).running_var"] = Tensor(shape: [bn.runningVar.count], data: bn.runningVar)
+                }
+            default: break
+            }
         }
         return order.compactMap { k in byName[k].map { (k, $0) } }
     }

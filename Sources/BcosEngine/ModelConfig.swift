@@ -28,20 +28,55 @@ public struct ModelConfig: Sendable, Equatable {
     public var logitTemperature: Double
     public var logitBias: Double
     public var classes: [String]
+    /// Evaluation preprocessing: resize the shorter side to this, then centre-crop `imageSize` (ImageNet models:
+    /// 256, Inception 320); nil for none.
+    public var resize: Int?
+
+    // ResNet families (`v1_resnet`, `v2_resnet`).
+    /// "basic" or "bottleneck".
+    public var block = "basic"
+    /// Blocks per stage (1 to 4 stages).
+    public var layers: [Int] = []
+    /// Channels of the stem and of the first stage (stage s has `inplanes * 2^s` planes).
+    public var inplanes = 64
+    public var groups = 1
+    public var widthPerGroup = 64
+
+    // DenseNet families.
+    public var growthRate = 32
+    public var blockConfig: [Int] = []
+    public var numInitFeatures = 64
+    public var bnSize = 4
+
+    // VGG families: 3x3 conv widths, with 0 for a 2x2 average pool ("M" in JSON); classifier hidden widths.
+    public var features: [Int] = []
+    public var classifier: [Int] = []
 
     /// Channels of the encoded network input.
     public var inputChannels: Int { imageChannels * (addInverse ? 2 : 1) }
 
-    public static let supportedArchs = ["v1_9layer"]
+    public static let supportedArchs = ["v1_9layer", "v1_resnet", "v1_densenet", "v1_vgg", "v1_inception_v3",
+                                        "v2_resnet", "v2_densenet", "v2_vgg"]
+    /// Whether the architecture has v2's uncentred batch norms.
+    public var hasBatchNorm: Bool { arch.hasPrefix("v2_") }
+    public var isNineLayer: Bool { arch == "v1_9layer" }
+    static let archKeys: [String: Set<String>] = [
+        "v1_9layer": ["widths", "kernel_sizes", "strides", "paddings"],
+        "v1_resnet": ["block", "layers", "inplanes", "groups", "width_per_group"],
+        "v2_resnet": ["block", "layers", "inplanes", "groups", "width_per_group"],
+        "v1_densenet": ["growth_rate", "block_config", "num_init_features", "bn_size"],
+        "v2_densenet": ["growth_rate", "block_config", "num_init_features", "bn_size"],
+        "v1_vgg": ["features", "classifier"], "v2_vgg": ["features", "classifier"], "v1_inception_v3": [],
+    ]
     /// Largest class count accepted (ImageNet-21k has ~21,000).
     public static let maxClasses = 100_000
     public static let v1Widths = [64, 64, 128, 128, 128, 256, 256, 256]
     public static let v1Kernels = [3, 3, 3, 3, 3, 3, 3, 3, 1]
     public static let v1Strides = [1, 1, 2, 1, 1, 2, 1, 1, 1]
     public static let v1Paddings = [1, 1, 1, 1, 1, 1, 1, 1, 0]
-    static let knownKeys: Set<String> = [
-        "arch", "num_classes", "image_channels", "add_inverse", "image_size", "widths", "kernel_sizes",
-        "strides", "paddings", "b", "max_out", "scale", "scale_factor", "logit_temperature", "logit_bias", "classes",
+    static let commonKeys: Set<String> = [
+        "arch", "num_classes", "image_channels", "add_inverse", "image_size", "b", "max_out", "scale", "scale_factor",
+        "logit_temperature", "logit_bias", "classes", "resize",
     ]
 
     /// A v1 9-layer configuration with the paper's defaults for everything not given.
@@ -74,8 +109,11 @@ public struct ModelConfig: Sendable, Equatable {
         guard let any = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let obj = any as? [String: Any] else {
             throw BcosError("\(ctx): 'bcos.config' is not a JSON object; see README 'Model format'")
         }
-        if let unknown = obj.keys.sorted().first(where: { !knownKeys.contains($0) }) {
-            throw BcosError("\(ctx): unknown config key '\(unknown)' in 'bcos.config'; see README 'Model format' for the keys")
+        let archName = obj["arch"] as? String ?? ""
+        let known = commonKeys.union(archKeys[archName] ?? [])
+        if let unknown = obj.keys.sorted().first(where: { !known.contains($0) }) {
+            throw BcosError("\(ctx): unknown config key '\(unknown)' in 'bcos.config'"
+                            + (archName.isEmpty ? "" : " for arch \(archName)") + "; see README 'Model format' for the keys")
         }
         func required<T>(_ key: String, _ get: (Any) -> T?) throws -> T {
             guard let v = obj[key] else {
@@ -121,18 +159,42 @@ public struct ModelConfig: Sendable, Equatable {
         cfg.logitBias = try required("logit_bias", double)
         cfg.imageChannels = try optional("image_channels", 3, int)
         cfg.addInverse = try optional("add_inverse", true, bool)
-        cfg.imageSize = try optional("image_size", [32, 32], ints)
-        cfg.widths = try optional("widths", v1Widths, ints)
-        let defaultsApply = cfg.widths.count == v1Widths.count
-        func layerList(_ key: String, _ def: [Int]) throws -> [Int] {
-            if obj[key] == nil && !defaultsApply {
-                throw BcosError("\(ctx): config key '\(key)' is required when 'widths' has \(cfg.widths.count) entries")
+        cfg.imageSize = try optional("image_size", arch == "v1_9layer" ? [32, 32] : [224, 224], ints)
+        if obj["resize"] != nil { cfg.resize = try required("resize", int) }
+        switch arch {
+        case "v1_9layer":
+            cfg.widths = try optional("widths", v1Widths, ints)
+            let defaultsApply = cfg.widths.count == v1Widths.count
+            func layerList(_ key: String, _ def: [Int]) throws -> [Int] {
+                if obj[key] == nil && !defaultsApply {
+                    throw BcosError("\(ctx): config key '\(key)' is required when 'widths' has \(cfg.widths.count) entries")
+                }
+                return try optional(key, def, ints)
             }
-            return try optional(key, def, ints)
+            cfg.kernelSizes = try layerList("kernel_sizes", v1Kernels)
+            cfg.strides = try layerList("strides", v1Strides)
+            cfg.paddings = try layerList("paddings", v1Paddings)
+        case "v1_resnet", "v2_resnet":
+            cfg.block = try required("block") { $0 as? String }
+            cfg.layers = try required("layers", ints)
+            cfg.inplanes = try optional("inplanes", 64, int)
+            cfg.groups = try optional("groups", 1, int)
+            cfg.widthPerGroup = try optional("width_per_group", 64, int)
+        case "v1_densenet", "v2_densenet":
+            cfg.growthRate = try required("growth_rate", int)
+            cfg.blockConfig = try required("block_config", ints)
+            cfg.numInitFeatures = try required("num_init_features", int)
+            cfg.bnSize = try optional("bn_size", 4, int)
+        case "v1_vgg", "v2_vgg":
+            cfg.features = try required("features") { v in
+                guard let a = v as? [Any] else { return nil }
+                let r = a.compactMap { e -> Int? in (e as? String) == "M" ? 0 : int(e).flatMap { $0 > 0 ? $0 : nil } }
+                return r.count == a.count ? r : nil
+            }
+            cfg.classifier = try required("classifier", ints)
+        default:
+            break
         }
-        cfg.kernelSizes = try layerList("kernel_sizes", v1Kernels)
-        cfg.strides = try layerList("strides", v1Strides)
-        cfg.paddings = try layerList("paddings", v1Paddings)
         cfg.scale = try optional("scale", 1, double)
         if obj["scale_factor"] != nil {
             if obj["scale"] != nil {
@@ -170,15 +232,50 @@ public struct ModelConfig: Sendable, Equatable {
         guard !widths.isEmpty, widths.allSatisfy({ $0 >= 1 && $0 <= 65536 }) else {
             throw bad("'widths' must be a non-empty list of positive channel counts")
         }
-        let layers = widths.count + 1
-        for (key, list) in [("kernel_sizes", kernelSizes), ("strides", strides), ("paddings", paddings)] {
-            guard list.count == layers else {
-                throw bad("'\(key)' has \(list.count) entries but 'widths' implies \(layers) layers")
+        if let resize { guard resize >= 1 && resize <= 8192 else { throw bad("'resize' must be in 1...8192") } }
+        let positive = { (list: [Int]) in list.allSatisfy { $0 >= 1 && $0 <= 65536 } }
+        switch arch {
+        case "v1_9layer":
+            let layers = widths.count + 1
+            for (key, list) in [("kernel_sizes", kernelSizes), ("strides", strides), ("paddings", paddings)] {
+                guard list.count == layers else {
+                    throw bad("'\(key)' has \(list.count) entries but 'widths' implies \(layers) layers")
+                }
             }
+            guard kernelSizes.allSatisfy({ $0 >= 1 && $0 <= 64 }), strides.allSatisfy({ $0 >= 1 }),
+                  paddings.allSatisfy({ $0 >= 0 }) else {
+                throw bad("kernel sizes and strides must be >= 1 and paddings >= 0")
+            }
+        case "v1_resnet", "v2_resnet":
+            guard block == "basic" || block == "bottleneck" else { throw bad("'block' must be \"basic\" or \"bottleneck\"") }
+            guard (1...4).contains(layers.count), positive(layers), layers.allSatisfy({ $0 <= 1000 }) else {
+                throw bad("'layers' must list 1 to 4 positive block counts")
+            }
+            guard positive([inplanes, groups, widthPerGroup]) else {
+                throw bad("'inplanes', 'groups' and 'width_per_group' must be positive")
+            }
+            if block == "basic" && (groups != 1 || widthPerGroup != 64) {
+                throw bad("basic blocks need groups 1 and width_per_group 64")
+            }
+            let width = inplanes * widthPerGroup / 64 * groups
+            guard width >= groups && width % groups == 0 else {
+                throw bad("bottleneck width inplanes*width_per_group/64*groups = \(width) must be a positive multiple of groups")
+            }
+        case "v1_densenet", "v2_densenet":
+            guard !blockConfig.isEmpty, blockConfig.count <= 16, positive(blockConfig), blockConfig.allSatisfy({ $0 <= 1000 }),
+                  positive([growthRate, numInitFeatures, bnSize]) else {
+                throw bad("'growth_rate', 'block_config' (1 to 16 entries), 'num_init_features' and 'bn_size' must be positive")
+            }
+        case "v1_vgg", "v2_vgg":
+            guard features.contains(where: { $0 > 0 }), features.allSatisfy({ $0 >= 0 && $0 <= 65536 }),
+                  !classifier.isEmpty, positive(classifier) else {
+                throw bad("'features' needs conv widths (and \"M\" pools) and 'classifier' positive widths")
+            }
+        default:
+            break
         }
-        guard kernelSizes.allSatisfy({ $0 >= 1 && $0 <= 64 }), strides.allSatisfy({ $0 >= 1 }),
-              paddings.allSatisfy({ $0 >= 0 }) else {
-            throw bad("kernel sizes and strides must be >= 1 and paddings >= 0")
+        if arch.hasPrefix("v1_") && arch != "v1_9layer" && scaleFactor == nil {
+            throw bad("arch \(arch) needs 'scale_factor' (v1 divides each layer by k*sqrt(C_in)/scale_factor)")
         }
         guard classes.count == numClasses else {
             throw bad("'classes' has \(classes.count) names but 'num_classes' is \(numClasses)")
@@ -189,11 +286,34 @@ public struct ModelConfig: Sendable, Equatable {
     public func json() -> String {
         var obj: [String: Any] = [
             "arch": arch, "num_classes": numClasses, "image_channels": imageChannels, "add_inverse": addInverse,
-            "image_size": imageSize, "widths": widths, "kernel_sizes": kernelSizes, "strides": strides,
-            "paddings": paddings, "b": b, "max_out": maxOut, "logit_temperature": logitTemperature,
+            "image_size": imageSize, "b": b, "max_out": maxOut, "logit_temperature": logitTemperature,
             "logit_bias": logitBias, "classes": classes,
         ]
         if let scaleFactor { obj["scale_factor"] = scaleFactor } else { obj["scale"] = scale }
+        if let resize { obj["resize"] = resize }
+        switch arch {
+        case "v1_9layer":
+            obj["widths"] = widths
+            obj["kernel_sizes"] = kernelSizes
+            obj["strides"] = strides
+            obj["paddings"] = paddings
+        case "v1_resnet", "v2_resnet":
+            obj["block"] = block
+            obj["layers"] = layers
+            obj["inplanes"] = inplanes
+            obj["groups"] = groups
+            obj["width_per_group"] = widthPerGroup
+        case "v1_densenet", "v2_densenet":
+            obj["growth_rate"] = growthRate
+            obj["block_config"] = blockConfig
+            obj["num_init_features"] = numInitFeatures
+            obj["bn_size"] = bnSize
+        case "v1_vgg", "v2_vgg":
+            obj["features"] = features.map { $0 == 0 ? "M" as Any : $0 as Any }
+            obj["classifier"] = classifier
+        default:
+            break
+        }
         let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }

@@ -34,7 +34,7 @@ final class KernelTests: XCTestCase {
                         for c in 0..<cg {
                             for ky in 0..<s.kernelH {
                                 for kx in 0..<s.kernelW {
-                                    let iy = oy * s.stride - s.padding + ky, ix = ox * s.stride - s.padding + kx
+                                    let iy = oy * s.stride - s.paddingH + ky, ix = ox * s.stride - s.paddingW + kx
                                     guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
                                     let xv = x.data[((img * s.inChannels + g * cg + c) * h + iy) * wd + ix]
                                     let wv = w[((o * cg + c) * s.kernelH + ky) * s.kernelW + kx]
@@ -58,6 +58,11 @@ final class KernelTests: XCTestCase {
         (ConvShape(inChannels: 2, outChannels: 3, kernel: 7, stride: 2, padding: 3), [1, 2, 11, 13]),
         (ConvShape(inChannels: 2, outChannels: 3, kernel: 2, stride: 2, padding: 0), [2, 2, 6, 6]),
         (ConvShape(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 0), [80, 2, 5, 5]),
+        // Inception's rectangular kernels with per-axis padding.
+        (ConvShape(inChannels: 3, outChannels: 4, kernelH: 1, kernelW: 7, paddingH: 0, paddingW: 3), [2, 3, 9, 10]),
+        (ConvShape(inChannels: 3, outChannels: 2, kernelH: 7, kernelW: 1, paddingH: 3, paddingW: 0), [1, 3, 10, 9]),
+        (ConvShape(inChannels: 4, outChannels: 4, kernelH: 3, kernelW: 1, stride: 2, paddingH: 1, paddingW: 0, groups: 2),
+         [2, 4, 9, 7]),
     ]
 
     func testConvForwardMatchesNaive() {
@@ -88,8 +93,8 @@ final class KernelTests: XCTestCase {
             let x = TestSupport.random(xs, seed: UInt64(i) + 3)
             let ours = ConvKernels.patchSquaredNorms(x, shape: s)
             let squares = Tensor(shape: x.shape, data: x.data.map { $0 * $0 })
-            let ones = ConvShape(inChannels: s.inChannels, outChannels: s.groups, kernel: s.kernelH, stride: s.stride,
-                                 padding: s.padding, groups: s.groups)
+            let ones = ConvShape(inChannels: s.inChannels, outChannels: s.groups, kernelH: s.kernelH, kernelW: s.kernelW,
+                                 stride: s.stride, paddingH: s.paddingH, paddingW: s.paddingW, groups: s.groups)
             let ref = naiveConv(squares, [Float](repeating: 1, count: ones.weightShape.reduce(1, *)), ones)
             XCTAssertNil(TestSupport.compare(ours.data, ref.data, rtol: 1e-5), "shape \(i)")
         }
