@@ -36,7 +36,7 @@ let package = Package(
         ]),
         .target(name: "BcosTestSupport", dependencies: ["BcosEngine"], path: "Tests/BcosTestSupport"),
         .testTarget(name: "BcosEngineTests", dependencies: ["BcosEngine", "BcosTestSupport"],
-                    exclude: ["Fixtures", "TrainFixtures", "ImportFixtures"]),
+                    exclude: ["Fixtures", "TrainFixtures", "ImportFixtures", "ArchFixtures"]),
         .testTarget(name: "BcosDataTests", dependencies: ["BcosData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "BcosExplainTests", dependencies: ["BcosExplain", "BcosEngine", "BcosTestSupport"]),

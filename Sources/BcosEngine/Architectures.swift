@@ -15,7 +15,7 @@ enum LayerSpec {
 /// Builds networks from a `ModelConfig`: the parameter list it needs (official state-dict keys and shapes)
 /// and the graph. Node names are the official module prefixes (`layer1.0.conv1`, `features.denseblock2`), so a
 /// layer and its weights share one name.
-enum Architectures {
+public enum Architectures {
     /// The graph as a list of `(name, spec, inputs)`, node 0 being the input.
     struct Layout {
         var nodes: [(name: String, spec: LayerSpec?, inputs: [Int])] = [("input", nil, [])]
@@ -260,7 +260,7 @@ enum Architectures {
     }
 
     /// `(key, shape)` of every tensor the architecture needs, in state-dict order.
-    static func parameterShapes(_ cfg: ModelConfig) -> [(key: String, shape: [Int])] {
+    public static func parameterShapes(_ cfg: ModelConfig) -> [(key: String, shape: [Int])] {
         var out = [(key: String, shape: [Int])]()
         for node in layout(cfg).nodes {
             switch node.spec {
@@ -272,6 +272,11 @@ enum Architectures {
             }
         }
         return out
+    }
+
+    /// The classifier's weight key (the last conv before the pooling head).
+    public static func classifierKey(_ cfg: ModelConfig) -> String? {
+        parameterShapes(cfg).last { $0.key.hasSuffix(".linear.weight") }?.key
     }
 
     /// Tensors an official checkpoint holds that the network does not use (v2 batch norm's running mean).

@@ -58,11 +58,16 @@ enum CLI {
     ///   - resize: resize to the model's `image_size` (antialiased bilinear) instead of refusing another size.
     ///   - native: run at the image's own size (the 9-layer net is fully convolutional).
     static func loadInput(_ path: String, model: BcosModel, resize: Bool, native: Bool) throws -> Tensor {
-        let image = try readImage(path)
+        var image = try readImage(path)
         let c = model.config.imageChannels
+        let want = model.config.imageSize
+        // Models with an evaluation transform (ImageNet: shorter side to 256, centre crop 224) get it applied to
+        // any image of another size, on the 8-bit image as torchvision does on a PIL image.
+        if let side = model.config.resize, !native, image.height != want[0] || image.width != want[1] {
+            image = image.resizedShorterSide(to: side).centerCropped(width: want[1], height: want[0])
+        }
         var planar = c == 3 ? image.planarRGB() : image.planarGray()
         var h = image.height, w = image.width
-        let want = model.config.imageSize
         if (h != want[0] || w != want[1]) && !native {
             guard resize else {
                 throw BcosError("image '\(path)' is \(w)x\(h) but the model expects \(want[1])x\(want[0]); "

@@ -8,7 +8,7 @@ struct Bcos: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bcos",
         abstract: "Run, explain and benchmark B-cos networks (CPU, OpenBLAS).",
-        subcommands: [Explore.self, Info.self, Explain.self, Neurons.self, Train.self, Eval.self, Localize.self, Bench.self, Init.self],
+        subcommands: [Explore.self, Info.self, Explain.self, Neurons.self, Import.self, Train.self, Eval.self, Localize.self, Bench.self, Init.self],
         defaultSubcommand: Explore.self
     )
 }
