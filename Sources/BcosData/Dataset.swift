@@ -118,7 +118,9 @@ public struct Dataset: Sendable {
     /// - Returns: the split with its images in file order (CIFAR, IDX: record order; image folder: class, then name).
     /// - Throws: `DataError` naming the file at fault if a file is unreadable, corrupt or of the wrong size (unless
     ///   `skipBad`), and naming `path` and the expected layout if no format matches or the split has no images.
-    public static func load(_ path: String, split: Split, skipBad: Bool = false) throws -> Dataset {
+    ///   - transform: for image folders, resize and crop every image as it is decoded (ImageNet models).
+    public static func load(_ path: String, split: Split, skipBad: Bool = false,
+                            transform: EvalTransform? = nil) throws -> Dataset {
         guard let isFolder = directoryExists(path) else {
             throw DataError("dataset folder '\(path)' not found; check the path")
         }
@@ -132,7 +134,7 @@ public struct Dataset: Sendable {
         } else if isIDXFolder(path) {
             dataset = try loadIDX(path, split: split, bad: &bad)
         } else if let layout = imageFolderLayout(path, split: split) {
-            dataset = try loadImageFolder(layout, bad: &bad)
+            dataset = try loadImageFolder(layout, bad: &bad, transform: transform)
         } else {
             throw DataError("no dataset found in '\(path)'; expected \(layouts)")
         }

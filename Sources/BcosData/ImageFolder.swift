@@ -1,6 +1,24 @@
 import Dispatch
 import Foundation
 
+/// An evaluation transform applied to every image of an image folder as it is decoded (torchvision's
+/// `Resize(resize)` then `CenterCrop`), so that photos of any size become model inputs.
+public struct EvalTransform: Sendable, Equatable {
+    public var resize: Int
+    public var width: Int
+    public var height: Int
+
+    public init(resize: Int, width: Int, height: Int) {
+        self.resize = resize
+        self.width = width
+        self.height = height
+    }
+
+    public func apply(_ image: Image) -> Image {
+        image.resizedShorterSide(to: resize).centerCropped(width: width, height: height)
+    }
+}
+
 /// Where an image folder keeps one split: the folder of class folders, all class names, and the image files.
 struct ImageFolderLayout {
     /// The folder of class folders for the split.
@@ -31,13 +49,18 @@ extension Dataset {
     }
 
     /// Decodes every file of `layout` in parallel; nil if there is none left after skipping bad files.
-    static func loadImageFolder(_ layout: ImageFolderLayout, bad: inout BadFiles) throws -> Dataset? {
+    static func loadImageFolder(_ layout: ImageFolderLayout, bad: inout BadFiles,
+                                transform: EvalTransform? = nil) throws -> Dataset? {
+        let read: @Sendable (String) throws -> Image = { path in
+            let image = try readImage(path)
+            return transform?.apply(image) ?? image
+        }
         let files = layout.files
         // The first file that decodes sets the size every other image must have.
         var reference: (index: Int, image: Image)?
         for (index, file) in files.enumerated() {
             do {
-                reference = (index, try readImage(file.path))
+                reference = (index, try read(file.path))
                 break
             } catch {
                 try bad.handle(error)
@@ -57,7 +80,7 @@ extension Dataset {
                     let index = k + 1
                     let path = rest[index].path
                     do {
-                        let image = try readImage(path)
+                        let image = try read(path)
                         guard image.width == width, image.height == height else {
                             throw DataError("image '\(path)' is \(image.width)x\(image.height) pixels but "
                                             + "'\(rest[0].path)' is \(width)x\(height); all images of a dataset "

@@ -156,6 +156,13 @@ public struct BcosModel: Sendable {
     /// The node of a layer given by name (as `layerIndex`) or as `#N`, its node number in `bcos info`
     /// (`#1` is the first layer).
     public func nodeIndex(_ text: String) throws -> Int {
+        if network.index(of: text) == nil, let n = Self.paperIndex(text) {
+            let convs = convNodes
+            guard n >= 1 && n <= convs.count else {
+                throw BcosError("layer \(n) is out of range; this model has B-cos layers 1...\(convs.count) (see `bcos info`)")
+            }
+            return convs[n - 1]
+        }
         guard text.hasPrefix("#") else { return try layerIndex(text) }
         guard let i = Int(text.dropFirst()) else {
             throw BcosError("layer '\(text)' is not a node number; write #N with N from `bcos info`, or a layer name")
@@ -164,6 +171,21 @@ public struct BcosModel: Sendable {
             throw BcosError("layer number \(i) is out of range; this model has layers #1...#\(network.nodes.count - 1) (see `bcos info`)")
         }
         return i
+    }
+
+    /// The nodes of the B-cos layers in network order: the paper counts layers this way ("layer 87" of
+    /// DenseNet-121 is `convNodes[86]`).
+    public var convNodes: [Int] {
+        network.nodes.indices.filter { if case .bcosConv = network.nodes[$0].op { return true } else { return false } }
+    }
+
+    /// `N` from "layer N", "layerN" or "LN" (the paper's running index of B-cos layers), else nil.
+    static func paperIndex(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        for prefix in ["layer ", "layer", "L"] where t.hasPrefix(prefix) {
+            if let n = Int(t.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)) { return n }
+        }
+        return nil
     }
 
     /// The class index for a name or number typed by a user.

@@ -19,7 +19,8 @@ public enum Op: Sendable {
         case .input: "input"
         case .bcosConv(let c):
             "BcosConv2d \(c.conv.kernelH)x\(c.conv.kernelW)/\(c.conv.stride) B=\(c.b)"
-                + (c.maxOut > 1 ? " M=\(c.maxOut)" : "") + (c.scale != 1 ? " scale=\(c.scale)" : "")
+                + (c.maxOut > 1 ? " M=\(c.maxOut)" : "") + (c.conv.groups > 1 ? " groups=\(c.conv.groups)" : "")
+                + (c.scale != 1 ? " scale=\(c.scale)" : "")
         case .avgPool(let p): "AvgPool \(p.kernel)x\(p.kernel)/\(p.stride)"
         case .globalAvgPool: "GlobalAvgPool"
         case .add: "Add"

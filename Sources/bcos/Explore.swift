@@ -52,7 +52,9 @@ struct Explore: ParsableCommand {
                             + "'apt-get install dataset-fashion-mnist' or pass --data DIR")
         }
         guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
-        var dataset = try Dataset.load(dataPath, split: s)
+        // An ImageNet-style model given with --model sets the transform that turns a folder of photos into inputs.
+        let transform = try model.map { try CLI.transform(for: BcosModel.load($0)) } ?? nil
+        var dataset = try Dataset.load(dataPath, split: s, transform: transform)
         if let limit {
             guard limit >= 1 else { throw BcosError("--limit must be at least 1") }
             dataset = dataset.prefix(limit)

@@ -30,7 +30,8 @@ struct Info: ParsableCommand {
         let nodes = m.network.nodes
         if json {
             let layers: [[String: Any]] = nodes.indices.map { i in
-                ["index": i, "name": nodes[i].name, "kind": nodes[i].op.kind, "output_shape": shapes[i]]
+                ["index": i, "name": nodes[i].name, "kind": nodes[i].op.kind, "output_shape": shapes[i],
+                 "paper_index": m.convNodes.firstIndex(of: i).map { ($0 + 1) as Any } ?? NSNull()]
             }
             try CLI.printJSON([
                 "model": model, "arch": m.config.arch, "parameters": m.network.parameterCount,
@@ -47,10 +48,14 @@ struct Info: ParsableCommand {
         print("classes     \(m.classes.count): \(m.classes.prefix(20).joined(separator: ", "))\(m.classes.count > 20 ? ", ..." : "")")
         print("logit       x / \(m.config.logitTemperature) + \(m.config.logitBias)")
         print("")
-        print("  #  layer     output shape         op")
+        // Node number (#N), the paper's running index of B-cos layers (LN), name, shape.
+        let convs = m.convNodes
+        let nameWidth = max(9, nodes.map(\.name.count).max() ?? 0)
+        print("    #     L  \("layer".rightPad(nameWidth)) output shape         op")
         for i in nodes.indices {
-            let idx = String(i).leftPad(3), name = nodes[i].name.rightPad(9), shape = CLI.format(shapes[i]).rightPad(20)
-            print("\(idx)  \(name) \(shape) \(nodes[i].op.kind)")
+            let idx = String(i).leftPad(5), paper = convs.firstIndex(of: i).map { "L\($0 + 1)" } ?? ""
+            let name = nodes[i].name.rightPad(nameWidth), shape = CLI.format(shapes[i]).rightPad(20)
+            print("\(idx) \(paper.leftPad(5))  \(name) \(shape) \(nodes[i].op.kind)")
         }
         print("")
         print("config      \(m.config.json())")

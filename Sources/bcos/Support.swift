@@ -35,7 +35,7 @@ struct InputOptions: ParsableArguments {
             guard let which = Dataset.Split(rawValue: split) else {
                 throw BcosError("--split '\(split)' is not a split; use test or train")
             }
-            let d = try Dataset.load(dir, split: which)
+            let d = try Dataset.load(dir, split: which, transform: CLI.transform(for: model))
             try CLI.checkFits(model, modelPath: modelPath, d, dataPath: dir)
             guard index >= 0 && index < d.count else {
                 throw BcosError("--index \(index) is out of range; the \(split) split of '\(dir)' has images 0...\(d.count - 1)")
@@ -79,6 +79,12 @@ enum CLI {
         }
         try model.validateInput(height: h, width: w, what: "image '\(path)'")
         return model.encode(Tensor(shape: [1, c, h, w], data: planar))
+    }
+
+    /// The evaluation transform of a model with one (ImageNet: shorter side to 256, centre crop 224), for loading
+    /// image folders of photos of any size.
+    static func transform(for m: BcosModel) -> EvalTransform? {
+        m.config.resize.map { EvalTransform(resize: $0, width: m.config.imageSize[1], height: m.config.imageSize[0]) }
     }
 
     /// The image part of an encoded input `[1, C', H, W]` (before AddInverse) as 8-bit RGB `[H, W, 3]`, grey repeated.
