@@ -75,6 +75,11 @@ public struct BcosModel: Sendable {
         return try BcosModel(config: config, weights: weights, source: "random init")
     }
 
+    /// Sets the batch norms' running variances from encoded inputs `x` (see `Network.calibrateBatchNorms`).
+    public mutating func calibrateBatchNorms(_ x: Tensor) {
+        network.calibrateBatchNorms(x)
+    }
+
     /// Raw weights by official state-dict key, in network order.
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let order = Architectures.parameterShapes(config).map(\.key)

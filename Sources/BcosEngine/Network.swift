@@ -101,39 +101,75 @@ public struct Network: Sendable {
         outs[0] = x
         for i in 1..<nodes.count {
             let node = nodes[i]
-            let ins = node.inputs.map { outs[$0]! }
-            switch node.op {
-            case .input:
-                preconditionFailure("input node inside the graph")
-            case .bcosConv(let layer):
-                var frozenCache: BcosConvCache?
-                if let frozen, case .bcos(let c) = frozen.caches[i] { frozenCache = c }
-                let (y, cache) = layer.forward(ins[0], record: record, frozen: frozenCache)
-                outs[i] = y
-                if let cache { caches[i] = .bcos(cache) }
-            case .avgPool(let pool):
-                outs[i] = pool.forward(ins[0])
-            case .globalAvgPool:
-                outs[i] = GlobalAvgPool.forward(ins[0])
-            case .add:
-                var y = ins[0]
-                for t in ins.dropFirst() {
-                    precondition(t.shape == y.shape, "add of shapes \(y.shape) and \(t.shape) at \(node.name)")
-                    for k in 0..<y.count { y.data[k] += t.data[k] }
-                }
-                outs[i] = y
-            case .concat:
-                outs[i] = Concat.forward(ins)
-            case .affine(let a):
-                outs[i] = a.forward(ins[0])
-            case .logit(let l):
-                outs[i] = l.forward(ins[0])
-            }
+            let (y, cache) = step(i, node.inputs.map { outs[$0]! }, record: record, frozen: frozen)
+            outs[i] = y
+            caches[i] = cache
             if record == .none {
                 for j in node.inputs where lastUse[j] == i { outs[j] = nil }
             }
         }
         return Trace(outputs: outs, caches: caches)
+    }
+
+    /// Runs node `i` on its inputs.
+    private func step(_ i: Int, _ ins: [Tensor], record: Recording, frozen: Trace?) -> (Tensor, LayerCache) {
+        let node = nodes[i]
+        switch node.op {
+        case .input:
+            preconditionFailure("input node inside the graph")
+        case .bcosConv(let layer):
+            var frozenCache: BcosConvCache?
+            if let frozen, case .bcos(let c) = frozen.caches[i] { frozenCache = c }
+            let (y, cache) = layer.forward(ins[0], record: record, frozen: frozenCache)
+            return (y, cache.map { .bcos($0) } ?? .none)
+        case .avgPool(let pool):
+            return (pool.forward(ins[0]), .none)
+        case .globalAvgPool:
+            return (GlobalAvgPool.forward(ins[0]), .none)
+        case .add:
+            var y = ins[0]
+            for t in ins.dropFirst() {
+                precondition(t.shape == y.shape, "add of shapes \(y.shape) and \(t.shape) at \(node.name)")
+                for k in 0..<y.count { y.data[k] += t.data[k] }
+            }
+            return (y, .none)
+        case .concat:
+            return (Concat.forward(ins), .none)
+        case .affine(let a):
+            return (a.forward(ins[0]), .none)
+        case .logit(let l):
+            return (l.forward(ins[0]), .none)
+        }
+    }
+
+    /// Sets every batch norm's running variance to the (biased) variance of its input over the batch `x`, as one
+    /// training-mode pass with momentum 1 would, keeping its weight. Used to give randomly initialised deep
+    /// networks activations of a sensible scale (benchmarks, tests); trained checkpoints never need it.
+    public mutating func calibrateBatchNorms(_ x: Tensor) {
+        var outs = [Tensor?](repeating: nil, count: nodes.count)
+        outs[0] = x
+        for i in 1..<nodes.count {
+            if case .affine(let a) = nodes[i].op, let bn = a.batchNorm {
+                let input = outs[nodes[i].inputs[0]]!
+                let n = input.shape[0], c = input.shape[1], p = input.count / max(1, n * c)
+                var variance = [Float](repeating: 1, count: c)
+                for ch in 0..<c {
+                    var sum = 0.0, sq = 0.0
+                    for img in 0..<n {
+                        for j in 0..<p {
+                            let v = Double(input.data[(img * c + ch) * p + j])
+                            sum += v
+                            sq += v * v
+                        }
+                    }
+                    let count = Double(n * p), mean = sum / count
+                    variance[ch] = Float(max(0, sq / count - mean * mean))
+                }
+                nodes[i].op = .affine(ChannelAffine(batchNormWeight: bn.weight, runningVar: variance))
+            }
+            outs[i] = step(i, nodes[i].inputs.map { outs[$0]! }, record: .none, frozen: nil).0
+            for j in nodes[i].inputs where lastUse[j] == i { outs[j] = nil }
+        }
     }
 
     /// Explanation-mode backward from node `from`, seeded with `seed` (same shape as that node's output).

@@ -16,8 +16,14 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Model to benchmark (default: full-width v1 9-layer net, B=2, M=2, random weights).")
     var model: String?
 
-    @Option(name: .long, help: "Batch size for the forward throughput and the per-layer table.")
-    var batch: Int = 64
+    @Option(name: .long, help: "Instead of --model: a zoo architecture (e.g. resnet50) with random weights and batch norms calibrated on random images.")
+    var arch: String?
+
+    @Option(name: .long, help: "Batch size for the forward throughput and the per-layer table (default 64; 4 at 224 px).")
+    var batch: Int?
+
+    @Flag(name: .customLong("no-layers"), help: "Skip the per-layer table.")
+    var noLayers = false
 
     @Option(name: .long, help: "Timed repetitions per measurement (median is reported).")
     var repeats: Int = 10
@@ -28,8 +34,8 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Few repetitions, for a smoke test.")
     var quick = false
 
-    @Option(name: .long, help: "PyTorch explain latency in ms to compare against.")
-    var torchExplainMs: Double = 98
+    @Option(name: .long, help: "PyTorch explain latency in ms to compare against (default: 98 for the CIFAR net, 750 for resnet50).")
+    var torchExplainMs: Double?
 
     @Option(name: .long, help: "PyTorch forward throughput in img/s to compare against.")
     var torchForward: Double = 79
@@ -47,41 +53,66 @@ struct Bench: ParsableCommand {
     var data: String?
 
     func run() throws {
-        guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") }
+        if let batch { guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") } }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
         if let threads, threads < 1 { throw BcosError("--threads must be at least 1, got \(threads)") }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Benchmark.setThreads(n)
         if tui { return try benchTUI() }
-        let m: BcosModel
+        var m: BcosModel
+        var reference = torchExplainMs
+        if model != nil && arch != nil { throw BcosError("give either --model or --arch, not both") }
         if let model {
             m = try BcosModel.load(model)
+        } else if let arch {
+            m = try BcosModel.random(config: try Zoo.config(arch), seed: 1)
+            // Random batch-norm statistics would shrink the signal layer by layer (into denormals); calibrate
+            // them on random images as a training pass would.
+            let s = m.config.imageSize
+            var rng = SplitMix64(seed: 11)
+            m.calibrateBatchNorms(m.encode(Tensor(shape: [2, 3, s[0], s[1]],
+                                                  data: (0..<(6 * s[0] * s[1])).map { _ in rng.nextFloat() })))
+            if arch == "resnet50" && reference == nil { reference = 750 }
         } else {
             m = try BcosModel.random(config: ModelConfig(b: 2, maxOut: 2, scale: 0.0562341, logitTemperature: 100,
                                                          logitBias: -2.197225), seed: 1)
         }
+        if model == nil && arch == nil && reference == nil { reference = 98 }
         let reps = quick ? 2 : repeats
         let cfg = m.config
         let (h, w) = (cfg.imageSize[0], cfg.imageSize[1])
+        let batch = self.batch ?? (max(h, w) >= 128 ? 4 : 64)
         var rng = SplitMix64(seed: 3)
         let one = m.encode(Tensor(shape: [1, cfg.imageChannels, h, w],
                                   data: (0..<(cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
         let many = m.encode(Tensor(shape: [batch, cfg.imageChannels, h, w],
                                    data: (0..<(batch * cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
-        print("bcos bench: \(model ?? "v1_9layer full width, B=2, M=2, random weights"), \(w)x\(h), \(n) threads")
-        let explain = Benchmark.median(repeats: quick ? 3 : max(reps, 20), warmup: 2) {
+        let what = model ?? arch.map { "\($0) (random weights)" } ?? "v1_9layer full width, B=2, M=2, random weights"
+        print("bcos bench: \(what), \(w)x\(h), \(n) threads")
+        let big = max(h, w) >= 128
+        let explain = Benchmark.median(repeats: quick ? 3 : max(reps, big ? 10 : 20), warmup: big ? 1 : 2) {
             _ = try? m.explain(one, target: .predicted)
         }
-        let parts = Benchmark.explainParts(m, one, repeats: quick ? 3 : max(reps, 20))
+        let explainRSS = Benchmark.peakResidentMiB()
+        let parts = Benchmark.explainParts(m, one, repeats: quick ? 3 : max(reps, big ? 5 : 20))
         let forward = Benchmark.median(repeats: reps, warmup: 1) { _ = m.logits(many) }
         let ips = Double(batch) / forward
         print("")
-        print(String(format: "explain (batch 1):       %8.2f ms    PyTorch %.0f ms -> %.2fx faster", explain * 1e3,
-                     torchExplainMs, torchExplainMs / (explain * 1e3)))
+        if let reference {
+            print(String(format: "explain (batch 1):       %8.2f ms    PyTorch %.0f ms -> %.2fx faster", explain * 1e3,
+                         reference, reference / (explain * 1e3)))
+        } else {
+            print(String(format: "explain (batch 1):       %8.2f ms", explain * 1e3))
+        }
+        print(String(format: "  peak RSS after explaining: %.0f MiB", explainRSS))
         print(String(format: "  of which forward (recorded) %.2f ms, explanation backward %.2f ms",
                      parts.forward * 1e3, parts.backward * 1e3))
-        print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
-                     torchForward, ips / torchForward))
+        if model == nil && arch == nil {
+            print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
+                         torchForward, ips / torchForward))
+        } else {
+            print(String(format: "forward (batch %3d):     %8.1f img/s", batch, ips))
+        }
         if train {
             var tm = m
             var adam = Adam()
@@ -93,6 +124,7 @@ struct Bench: ParsableCommand {
             print(String(format: "train (batch %3d):       %8.1f img/s PyTorch %.0f img/s -> %.2fx  (peak RSS %.0f MiB)", batch,
                          tps, torchTrain, tps / torchTrain, Benchmark.peakResidentMiB()))
         }
+        if noLayers { return }
         print("")
         print("per conv layer at batch \(batch), best of \(reps) interleaved runs: the B-cos layer, a plain conv of the same shapes, a bare sgemm")
         print("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
