@@ -156,4 +156,19 @@ final class StateTests: XCTestCase {
         next.image = 1
         XCTAssertEqual(reduce(&s, .inspectReady(next)), [.methods(names: ["lime", "grad"], image: 1, target: 1, generation: 0)])
     }
+
+    /// ImageNet-size images (224 or 299 px) shrink to thumbnails that fit several to a screen at every size.
+    func testLargeImagesShrinkToFit() {
+        for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+            for size in [28, 32, 224, 299] {
+                let s = AppState(width: w, height: h, datasetName: "x", classes: ["a"], labels: [0], imageWidth: size,
+                                 imageHeight: size, models: [], modelIndex: 0)
+                let l = BrowserLayout(s)
+                XCTAssertGreaterThanOrEqual(l.columns * l.rows, 6, "\(size) px at \(w)x\(h)")
+                XCTAssertLessThanOrEqual(l.columns * (max(l.thumbWidth, 10) + 1), w + 1, "\(size) px at \(w)x\(h)")
+                XCTAssertLessThanOrEqual(l.rows * (l.thumbRows + 1), h - 3, "\(size) px at \(w)x\(h)")
+                if size <= 32 && w >= 120 { XCTAssertEqual(l.shrink, 1, "small images stay full size") }
+            }
+        }
+    }
 }

@@ -27,8 +27,8 @@ public enum Action: Sendable {
 
 /// Geometry of the browser grid for a state (shared by the reducer, for paging, and the view).
 public struct BrowserLayout: Sendable, Equatable {
-    /// Pixels per thumbnail pixel (1 or 0.5 as 2 = halve).
-    public var halve: Bool
+    /// Image pixels per thumbnail pixel along each axis: 1 (full size), 2 (halved), ... (ImageNet photos).
+    public var shrink: Int
     public var thumbWidth: Int
     public var thumbRows: Int
     public var columns: Int
@@ -36,20 +36,22 @@ public struct BrowserLayout: Sendable, Equatable {
 
     public init(_ s: AppState) {
         let usableH = max(1, s.height - 3)
-        func fit(_ halve: Bool) -> (Int, Int, Int, Int) {
-            let tw = max(1, halve ? (s.imageWidth + 1) / 2 : s.imageWidth)
-            let ph = halve ? (s.imageHeight + 1) / 2 : s.imageHeight
+        func fit(_ f: Int) -> (Int, Int, Int, Int) {
+            let tw = max(1, (s.imageWidth + f - 1) / f)
+            let ph = max(1, (s.imageHeight + f - 1) / f)
             let tr = (ph + 1) / 2
             let cols = max(1, (s.width + 1) / (max(tw, 10) + 1))
             let rows = max(1, usableH / (tr + 1))
             return (tw, tr, cols, rows)
         }
-        var (tw, tr, cols, rows) = fit(false)
-        halve = false
-        if cols * rows < 6 || tr + 1 > usableH {
-            (tw, tr, cols, rows) = fit(true)
-            halve = true
+        // The smallest shrink that shows at least 6 thumbnails, none wider than a third of the screen.
+        var f = 1
+        var (tw, tr, cols, rows) = fit(1)
+        while f < 64 && (cols * rows < 6 || tr + 1 > usableH || tw > max(32, s.width / 3)) {
+            f += 1
+            (tw, tr, cols, rows) = fit(f)
         }
+        shrink = f
         thumbWidth = tw
         thumbRows = tr
         columns = cols

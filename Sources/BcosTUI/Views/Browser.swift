@@ -13,8 +13,8 @@ func renderBrowser(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
             guard pos < list.count else { return }
             let i = list[pos]
             let x = col * (cellW + 1), y = 1 + row * (layout.thumbRows + 1)
-            let pw = layout.halve ? (s.imageWidth + 1) / 2 : s.imageWidth
-            let ph = layout.halve ? (s.imageHeight + 1) / 2 : s.imageHeight
+            let pw = max(1, (s.imageWidth + layout.shrink - 1) / layout.shrink)
+            let ph = max(1, (s.imageHeight + layout.shrink - 1) / layout.shrink)
             let rgb = resample(gallery.rgb(i), width: s.imageWidth, height: s.imageHeight, toWidth: pw, toHeight: ph)
             b.drawImage(rgb, width: pw, height: ph, x: x + (cellW - pw) / 2, y: y)
             let selected = pos == s.cursor

@@ -2,7 +2,7 @@ import Foundation
 
 /// Panel scale and arrangement for `count` images of `w x h` pixels in a `cols x rows` area.
 func panelLayout(count: Int, w: Int, h: Int, cols: Int, rows: Int) -> (scale: Double, perRow: Int) {
-    for scale in [4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25] {
+    for scale in [4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125, 0.09375, 0.0625] {
         for perRow in [count, (count + 1) / 2] {
             let lines = (count + perRow - 1) / perRow
             let needW = perRow * (max(panelCols(w, scale: scale), 12) + 2)
@@ -10,7 +10,7 @@ func panelLayout(count: Int, w: Int, h: Int, cols: Int, rows: Int) -> (scale: Do
             if needW <= cols && needH <= rows { return (scale, perRow) }
         }
     }
-    return (0.25, count)
+    return (0.0625, count)
 }
 
 /// One image: the input, its B-cos colour explanation, its contribution map, the top-2 Δ map, and the logits.
