@@ -11,14 +11,18 @@ func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
         for row in 0..<min(visible, s.layers.count) {
             let i = top + row
             let (name, shape) = s.layers[i]
-            let text = name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + shape.dropFirst().map(String.init).joined(separator: "x")
+            // The shape on the right; the name keeps its end (the part that differs in deep networks).
+            let dims = shape.dropFirst().map(String.init).joined(separator: "x")
+            let room = max(4, listW - 2 - dims.count)
+            let shown = name.count <= room ? name : "…" + name.suffix(room - 1)
+            let text = shown.padding(toLength: room, withPad: " ", startingAt: 0) + " " + dims
             b.put(text.padding(toLength: listW - 1, withPad: " ", startingAt: 0), x: 1, y: 2 + row,
                   fg: i == s.layerIndex ? nil : Theme.muted, reverse: i == s.layerIndex, maxWidth: listW - 1)
         }
     }
     let x0 = listW + 1, areaW = s.width - x0 - 1
-    panel(gallery.rgb(s.current), width: s.imageWidth, height: s.imageHeight,
-          scale: panelLayout(count: 1, w: s.imageWidth, h: s.imageHeight, cols: 16, rows: 9).scale,
+    let imageScale = panelLayout(count: 1, w: s.imageWidth, h: s.imageHeight, cols: 16, rows: 9).scale
+    panel(gallery.rgb(s.current), width: s.imageWidth, height: s.imageHeight, scale: imageScale,
           title: "image", x: x0, y: 1, into: &b)
     guard let r = s.neurons else {
         b.put("ranking neurons…", x: x0 + 18, y: 2, fg: Theme.muted)
@@ -38,7 +42,7 @@ func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
     let thumbScale = panelLayout(count: 1, w: r.width, h: r.height, cols: 14, rows: 8).scale
     let tw = max(panelCols(r.width, scale: thumbScale), 10) + 1, th = panelRows(r.height, scale: thumbScale) + 2
     let perRow = max(1, gridW / tw)
-    let gridTop = 4 + panelRows(s.imageHeight, scale: 1) / 2
+    let gridTop = 3 + panelRows(s.imageHeight, scale: imageScale)
     for (i, n) in r.neurons.enumerated() {
         let x = x0 + (i % perRow) * tw, y = gridTop + (i / perRow) * th
         guard y + th <= s.height - 2 else { break }
