@@ -575,6 +575,34 @@ def fsize(path):
     return os.path.getsize(path)
 
 
+def torch_f32_errors(model32, x6, version, ref, logit_bias):
+    """How far the official code in float32 lands from its own float64 reference, per compared quantity (max |diff|
+    / max |ref|): the scale of error a float32 engine cannot avoid. Uses the class the reference explained."""
+    for p in model32.parameters():
+        p.requires_grad_(False)
+    x = x6.float().clone().requires_grad_(True)
+    pred = int(np.argmax(ref["logits_minus_bias"]))
+    if version == 2:
+        with model32.explanation_mode():
+            out = model32(x)
+            out[0, pred].backward()
+    else:
+        v1_explanation_mode(model32, True)
+        out = model32(x)
+        out[0, pred].backward()
+        v1_explanation_mode(model32, False)
+    W = x.grad[0].detach().numpy()
+    contrib = (x[0].detach().numpy() * W).sum(0)
+    idx = ref["weights_sample_index"].astype(np.int64)
+
+    def rel(a, b):
+        return float(np.abs(a.astype(np.float64) - b).max() / max(np.abs(b).max(), 1e-300))
+
+    return {"logits_minus_bias": rel(out[0].detach().double().numpy() - logit_bias, ref["logits_minus_bias"]),
+            "contributions": rel(contrib, ref["contributions"]),
+            "weights_sample": rel(W.reshape(-1)[idx], ref["weights_sample"])}
+
+
 def run_v2(name, build, cfg, out, x6, n_calib):
     print(f"\n== {name}")
     torch.manual_seed(seed_for(name))
@@ -593,8 +621,11 @@ def run_v2(name, build, cfg, out, x6, n_calib):
     check_reload(name, os.path.join(out, wfile), sd, zip_format=True)
     with torch.no_grad():
         l32 = model(x6)[0].double()
+    model32 = copy.deepcopy(model)
     model = model.double()
     ref, st = reference(name, model, x6, 2, lb)
+    f32 = torch_f32_errors(model32, x6, 2, ref, lb)
+    print(f"  torch float32 vs float64 (relative to max |ref|): {f32}")
     d32 = (l32 - lb - torch.from_numpy(ref["logits_minus_bias"]).double()).abs().max().item()
     print(f"  float32 torch forward: max |(logit-bias) f32 - f64| = {d32:.3g} "
           f"(rel {d32 / np.abs(ref['logits_minus_bias']).max():.2g})")
@@ -602,7 +633,7 @@ def run_v2(name, build, cfg, out, x6, n_calib):
     save_file(ref, os.path.join(out, rfile))
     os.chmod(os.path.join(out, rfile), 0o644)
     return {"name": name, "weights": wfile, "format": "zip", "reference": rfile, "predicted": st["predicted"],
-            "config": cfg}, st
+            "config": cfg, "torch_float32_error": f32}, st
 
 
 def min_maxout_margin(model, x6):
@@ -652,6 +683,7 @@ def run_v1(name, build, cfg, out, x6):
     check_reload(name, os.path.join(out, wfile), sd, zip_format=False)
     with torch.no_grad():
         pooled32 = model[:2](x6).flatten().double()
+    model32 = copy.deepcopy(model)
     model = model.double()
     if temperature is None:  # choose T: a power of ten putting max|logit - bias| in [10, 100)
         with torch.no_grad():
@@ -662,13 +694,16 @@ def run_v1(name, build, cfg, out, x6):
         cfg["logit_temperature"] = temperature
     model[2].norm = temperature
     ref, st = reference(name, model, x6, 1, V1_LOGIT_BIAS)
+    model32[2].norm = temperature
+    f32 = torch_f32_errors(model32, x6, 1, ref, V1_LOGIT_BIAS)
+    print(f"  torch float32 vs float64 (relative to max |ref|): {f32}")
     d32 = (pooled32 / temperature - torch.from_numpy(ref["logits_minus_bias"]).double()).abs().max().item()
     print(f"  float32 torch forward: max |(logit-bias) f32 - f64| = {d32:.3g} "
           f"(rel {d32 / np.abs(ref['logits_minus_bias']).max():.2g})")
     rfile = name + ".ref.safetensors"
     save_file(ref, os.path.join(out, rfile))
     os.chmod(os.path.join(out, rfile), 0o644)
-    return {"name": name, "weights": wfile, "format": "legacy", "reference": rfile, "predicted": st["predicted"],
+    return {"name": name, "weights": wfile, "format": "legacy", "reference": rfile, "predicted": st["predicted"], "torch_float32_error": f32,
             "config": cfg}, st
 
 
@@ -713,7 +748,7 @@ def main():
         manifest.append(entry)
         stats[name] = st
 
-    order = ["name", "weights", "format", "reference", "input", "predicted", "config"]
+    order = ["name", "weights", "format", "reference", "input", "predicted", "torch_float32_error", "config"]
     manifest = [{k: e[k] for k in order} for e in manifest]
     path = os.path.join(out, "fixtures.json")
     if only and os.path.exists(path):  # --only regenerates some entries; keep the others, in the usual order

@@ -16,6 +16,8 @@ final class ArchOracleTests: CLITestCase {
         var input: String
         var predicted: Int
         var config: [String: Any]
+        /// How far the official code itself lands in float32 from its float64 reference, per quantity.
+        var torchFloat32: [String: Double]
     }
 
     static func fixtures(in dir: String) throws -> [Fixture] {
@@ -25,7 +27,8 @@ final class ArchOracleTests: CLITestCase {
             Fixture(name: try XCTUnwrap(f["name"] as? String), weights: dir + "/" + (try XCTUnwrap(f["weights"] as? String)),
                     reference: dir + "/" + (try XCTUnwrap(f["reference"] as? String)),
                     input: dir + "/" + (try XCTUnwrap(f["input"] as? String)), predicted: try XCTUnwrap(f["predicted"] as? Int),
-                    config: try XCTUnwrap(f["config"] as? [String: Any]))
+                    config: try XCTUnwrap(f["config"] as? [String: Any]),
+                    torchFloat32: f["torch_float32_error"] as? [String: Double] ?? [:])
         }
     }
 
@@ -45,16 +48,30 @@ final class ArchOracleTests: CLITestCase {
         let image = try PNG.read(f.input)
         let x = model.encode(Tensor(shape: [1, 3, image.height, image.width], data: image.planarRGB()))
         let e = try model.explain(x, target: .predicted)
+        // 1e-4 of the largest reference value, or twice what the official code itself misses by in float32 where
+        // that is more (deep full-size networks accumulate float32 rounding).
+        func tolerance(_ key: String) -> Double { max(1e-4, 2 * (f.torchFloat32[key] ?? 0)) }
+        func relative(_ a: [Float], _ b: [Float]) -> Double {
+            let m = b.reduce(0.0) { max($0, abs(Double($1))) }
+            return zip(a, b).reduce(0.0) { max($0, abs(Double($1.0) - Double($1.1))) } / max(m, 1e-300)
+        }
         let refLogits = try XCTUnwrap(ref["logits_minus_bias"]).data
         let ours = e.logits.map { $0 - model.logitBias }
-        XCTAssertNil(TestSupport.compare(ours, refLogits, rtol: 1e-4, atol: 0), "\(f.name): logits - bias")
+        XCTAssertNil(TestSupport.compare(ours, refLogits, rtol: tolerance("logits_minus_bias"), atol: 0),
+                     "\(f.name): logits - bias")
         XCTAssertEqual(e.predicted, f.predicted, "\(f.name): predicted class")
         let contributions = try XCTUnwrap(ref["contributions"])
-        XCTAssertNil(TestSupport.compare(e.contributions.data, contributions.data, rtol: 1e-4, atol: 0),
+        XCTAssertNil(TestSupport.compare(e.contributions.data, contributions.data, rtol: tolerance("contributions"), atol: 0),
                      "\(f.name): contribution map")
         let index = try XCTUnwrap(ref["weights_sample_index"]).data.map { Int($0) }
         let sample = try XCTUnwrap(ref["weights_sample"]).data
-        XCTAssertNil(TestSupport.compare(index.map { e.weights.data[$0] }, sample, rtol: 1e-4, atol: 0), "\(f.name): W(x)")
+        let ourSample = index.map { e.weights.data[$0] }
+        XCTAssertNil(TestSupport.compare(ourSample, sample, rtol: tolerance("weights_sample"), atol: 0), "\(f.name): W(x)")
+        print(String(format: "%@: relative error vs float64: logits %.1e, contributions %.1e, W(x) %.1e "
+                     + "(official code in float32: %.1e, %.1e, %.1e)", f.name, relative(ours, refLogits),
+                     relative(e.contributions.data, contributions.data), relative(ourSample, sample),
+                     f.torchFloat32["logits_minus_bias"] ?? .nan, f.torchFloat32["contributions"] ?? .nan,
+                     f.torchFloat32["weights_sample"] ?? .nan))
         XCTAssertLessThan(e.completenessError, 1e-4 * max(abs(e.explainedValue), 1e-30) + 1e-6, "\(f.name): completeness")
     }
 
