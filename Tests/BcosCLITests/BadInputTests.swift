@@ -23,7 +23,7 @@ final class BadInputTests: CLITestCase {
 
     func testTextFileNamedPNG() throws {
         let image = try tmp.write("notes.png", [UInt8]("these are my notes, not a picture\n".utf8))
-        assertUserError(try explainArgs(image), mentions: [image, "not a PNG"])
+        assertUserError(try explainArgs(image), mentions: [image, "neither PNG nor JPEG"])
     }
 
     func testTruncatedPNG() throws {

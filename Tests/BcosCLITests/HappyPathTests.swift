@@ -48,13 +48,15 @@ final class HappyPathTests: CLITestCase {
         let out = assertSuccess(["info", model])
         XCTAssertTrue(out.contains("v1_9layer"), out)
         XCTAssertTrue(out.contains(model), out)
-        // One row per node: index, name, output shape.
-        for (i, row) in [(0, "[1, 6, 16, 16]"), (3, "[1, 4, 8, 8]"), (9, "[1, 10, 4, 4]"), (11, "[1, 10]")] {
-            XCTAssertTrue(out.split(separator: "\n").contains { $0.hasPrefix(String(i).leftPadded(3)) && $0.contains(row) },
-                          "no row \(i) with \(row) in:\n\(out)")
+        // One row per node: node number, paper index of B-cos layers, name, output shape.
+        for (i, paper, row) in [(0, "", "[1, 6, 16, 16]"), (3, "L3", "[1, 4, 8, 8]"), (9, "L9", "[1, 10, 4, 4]"),
+                                (11, "", "[1, 10]")] {
+            XCTAssertTrue(out.split(separator: "\n").contains {
+                $0.hasPrefix(String(i).leftPadded(5) + " " + paper.leftPadded(5)) && $0.contains(row)
+            }, "no row \(i) with \(row) in:\n\(out)")
         }
         let rows = out.split(separator: "\n").filter {
-            Int($0.prefix(3).trimmingCharacters(in: .whitespaces)) != nil && $0.dropFirst(3).hasPrefix("  ")
+            Int($0.prefix(5).trimmingCharacters(in: .whitespaces)) != nil && $0.dropFirst(5).hasPrefix(" ")
         }
         XCTAssertEqual(rows.count, 12, "layer rows in:\n\(out)")
     }
