@@ -2,6 +2,7 @@ import ArgumentParser
 import BcosData
 import BcosTUI
 import BcosEngine
+import BcosExplain
 import Foundation
 
 /// `bcos bench`: explain latency, forward throughput, per-layer GFLOP/s and the B-cos overhead.
@@ -52,6 +53,9 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Dataset for --tui.")
     var data: String?
 
+    @Flag(name: .long, help: "Instead: time one explanation with every attribution method (B-cos and post-hoc) on --model / --arch.")
+    var methods = false
+
     func run() throws {
         if let batch { guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") } }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
@@ -79,6 +83,7 @@ struct Bench: ParsableCommand {
         }
         if model == nil && arch == nil && reference == nil { reference = 98 }
         let reps = quick ? 2 : repeats
+        if methods { return try benchMethods(m, name: model ?? arch ?? "v1_9layer full width (random weights)", reps: reps) }
         let cfg = m.config
         let (h, w) = (cfg.imageSize[0], cfg.imageSize[1])
         let batch = self.batch ?? (max(h, w) >= 128 ? 4 : 64)
@@ -140,6 +145,31 @@ struct Bench: ParsableCommand {
         }
         print(String(format: "all conv layers: B-cos %.1f ms, plain conv %.1f ms -> B-cos overhead %.1f%%",
                      totB * 1e3, totC * 1e3, (totB / totC - 1) * 100))
+    }
+
+    /// Seconds per explanation of one image with each method (median; one run for the slow sampling methods).
+    func benchMethods(_ m: BcosModel, name: String, reps: Int) throws {
+        let cfg = m.config
+        let (h, w) = (cfg.imageSize[0], cfg.imageSize[1])
+        var rng = SplitMix64(seed: 5)
+        let x = m.encode(Tensor(shape: [1, cfg.imageChannels, h, w],
+                                data: (0..<(cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
+        let target = m.logits(x).data.indices.max { m.logits(x).data[$0] < m.logits(x).data[$1] } ?? 0
+        print("bcos bench --methods: \(name), \(w)x\(h), \(Benchmark.threadsDescription)")
+        print("method       network work                          seconds per explanation")
+        let work = ["bcos": "1 forward + 1 explanation backward", "grad": "1 forward + 1 backward",
+                    "ixg": "1 forward + 1 backward", "deeplift": "1 forward + 1 backward",
+                    "gradcam": "1 forward + 1 backward", "intgrad": "50 forwards + backwards",
+                    "occlusion": "one forward per window position", "rise": "2000 masked forwards (explorer: 500)",
+                    "lime": "500 forwards + ridge fit"]
+        for method in Methods.names {
+            let a = try Methods.named(method)
+            let slow = ["intgrad", "occlusion", "rise", "lime"].contains(method)
+            let t = Benchmark.median(repeats: slow ? 1 : max(3, reps), warmup: slow ? 0 : 1) {
+                _ = try? a.attribute(m, input: x, target: target)
+            }
+            print(String(format: "%-12@ %-37@ %10.3f", method as NSString, (work[method] ?? "") as NSString, t))
+        }
     }
 
     func benchTUI() throws {
