@@ -168,7 +168,7 @@ struct Bench: ParsableCommand {
             let t = Benchmark.median(repeats: slow ? 1 : max(3, reps), warmup: slow ? 0 : 1) {
                 _ = try? a.attribute(m, input: x, target: target)
             }
-            print(String(format: "%-12@ %-37@ %10.3f", method as NSString, (work[method] ?? "") as NSString, t))
+            print(method.rightPad(12) + " " + (work[method] ?? "").rightPad(37) + String(format: " %10.3f", t))
         }
     }
 
