@@ -25,6 +25,15 @@ public protocol AttributionMethod: Sendable {
     var name: String { get }
     /// The attribution of class `target`'s logit for one encoded image `[1, C, H, W]`.
     func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap
+    /// The attributions of several classes of one image, in `targets` order. Methods whose network passes do
+    /// not depend on the class (occlusion, RISE, LIME) share them between the classes; the others explain each.
+    func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap]
+}
+
+extension AttributionMethod {
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        try targets.map { try attribute(model, input: input, target: $0) }
+    }
 }
 
 /// The inherent B-cos explanation: the contribution map Σ_c x · W(x) (explanation mode).

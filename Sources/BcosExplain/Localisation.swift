@@ -321,9 +321,10 @@ public enum Localisation {
                             height: images.height, width: images.width)
             let input = model.encode(grid.reshaped([1] + grid.shape))
             var exampleMaps = [(name: String, values: [Float])]()
-            for (k, cls) in plan.classes[g].enumerated() {
-                for (m, method) in methods.enumerated() {
-                    let map = try method.attribute(model, input: input, target: cls)
+            for (m, method) in methods.enumerated() {
+                // All cells' classes at once: sampling methods share their forward passes between them.
+                let maps = try method.attribute(model, input: input, targets: plan.classes[g])
+                for (k, map) in maps.enumerated() {
                     precondition(map.height == gh && map.width == gw,
                                  "\(method.name) returned a \(map.width)x\(map.height) map for a \(gw)x\(gh) grid")
                     scores[m].append(score(map: map.values, h: gh, w: gw, n: n, cell: k, smooth: smooth))

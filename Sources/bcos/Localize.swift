@@ -129,7 +129,7 @@ struct Localize: ParsableCommand {
         var seen = Set<String>()
         return try names.map { name in
             guard seen.insert(name).inserted else { throw BcosError("method '\(name)' is listed twice in --methods") }
-            return try Methods.named(name)
+            return try Methods.named(name, interactive: true)  // RISE with the paper's 500 masks
         }
     }
 }

@@ -170,6 +170,24 @@ final class MethodTests: XCTestCase {
         XCTAssertEqual(flat.reduce(0, +) / 256, 1, accuracy: 0.1)
     }
 
+    /// Several classes at once share the sampling methods' forward passes and give exactly the single-class maps.
+    func testMultiTargetAttributionEqualsOneClassAtATime() throws {
+        let model = try Self.smallModel()
+        let x = Self.image(model)
+        let targets = [2, 0, 2, 1]
+        let methods: [any AttributionMethod] = [Occlusion(), RISE(masks: 40, seed: 3), LIME(samples: 40, seed: 3),
+                                               Gradient(), GradCAM()]
+        for method in methods {
+            let together = try method.attribute(model, input: x, targets: targets)
+            XCTAssertEqual(together.count, targets.count, method.name)
+            for (t, map) in zip(targets, together) {
+                let alone = try method.attribute(model, input: x, target: t)
+                XCTAssertEqual(map.values, alone.values, "\(method.name) class \(t)")
+            }
+        }
+        XCTAssertThrowsError(try Occlusion().attribute(model, input: x, targets: [0, 99]))
+    }
+
     func testRISEMasksAreSmoothUpsampledGrids() {
         var rng = SplitMix64(seed: 1)
         let rise = RISE()

@@ -78,9 +78,19 @@ public struct LIME: AttributionMethod {
         try explain(model, input: input, target: target).map
     }
 
+    /// Every class from the same samples and forward passes, one ridge fit each.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        try explain(model, input: input, targets: targets).map(\.map)
+    }
+
     /// Superpixels, fitted linear model and map for one encoded image `[1, C, H, W]`.
     public func explain(_ model: BcosModel, input: Tensor, target: Int) throws -> Result {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try explain(model, input: input, targets: [target])[0]
+    }
+
+    /// `explain` for several classes from the same superpixels, samples and forward passes.
+    public func explain(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [Result] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let c = input.shape[1], h = input.shape[2], w = input.shape[3], p = h * w
         let imageChannels = model.config.imageChannels
         let (labels, k) = SLIC.segment(Array(input.data[0..<(imageChannels * p)]), channels: imageChannels,
@@ -95,17 +105,19 @@ public struct LIME: AttributionMethod {
             for s in 0..<k { means[ch * k + s] /= sizes[s] }
         }
         let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
-        let (coefficients, intercept) = regress(features: k, batch: batch) { group in
-            MethodSupport.targetLogits(model, target: target, count: group.count, shape: [c, h, w],
-                                           batch: batch) { j, buf in
+        let fits = regressMany(features: k, batch: batch, outputs: targets.count) { group in
+            MethodSupport.logitRows(model, targets: targets, count: group.count, shape: [c, h, w],
+                                    batch: batch) { j, buf in
                 let on = group[j]
                 for ch in 0..<c {
                     for i in 0..<p { buf[ch * p + i] = on[labels[i]] ? input.data[ch * p + i] : means[ch * k + labels[i]] }
                 }
-            }.map(MethodSupport.sigmoid)
+            }.map { $0.map(MethodSupport.sigmoid) }
         }
-        let map = AttributionMap(height: h, width: w, values: labels.map { Float(coefficients[$0]) })
-        return Result(map: map, segments: labels, segmentCount: k, coefficients: coefficients, intercept: intercept)
+        return fits.map { fit in
+            Result(map: AttributionMap(height: h, width: w, values: labels.map { Float(fit.coefficients[$0]) }),
+                   segments: labels, segmentCount: k, coefficients: fit.coefficients, intercept: fit.intercept)
+        }
     }
 
     /// LIME's sampling and fit for any scorer: draws `samples` on/off vectors over `features` interpretable features
@@ -113,19 +125,27 @@ public struct LIME: AttributionMethod {
     /// kernel-weighted ridge model.
     public func regress(features k: Int, batch: Int,
                         score: (_ samples: [[Bool]]) throws -> [Float]) rethrows -> (coefficients: [Double], intercept: Double) {
+        try regressMany(features: k, batch: batch, outputs: 1) { try score($0).map { [$0] } }[0]
+    }
+
+    /// `regress` with `outputs` scores per vector (one per class): the same samples, one ridge fit per output.
+    public func regressMany(features k: Int, batch: Int, outputs: Int,
+                            score: (_ samples: [[Bool]]) throws -> [[Float]]) rethrows
+        -> [(coefficients: [Double], intercept: Double)] {
         var rng = SplitMix64(seed: seed)
-        var all = [[Bool]](), targets = [Double]()
+        var all = [[Bool]](), targets = [[Double]](repeating: [], count: outputs)
         while all.count < samples {
             let group = (0..<min(batch, samples - all.count)).map { j in
                 all.isEmpty && j == 0 ? [Bool](repeating: true, count: k) : (0..<k).map { _ in rng.next() & 1 == 1 }
             }
             let scores = try score(group)
-            precondition(scores.count == group.count, "LIME scorer returned \(scores.count) scores for \(group.count) samples")
+            precondition(scores.count == group.count && scores.allSatisfy { $0.count == outputs },
+                         "LIME scorer returned \(scores.count) score rows for \(group.count) samples")
             all += group
-            targets += scores.map(Double.init)
+            for o in 0..<outputs { targets[o] += scores.map { Double($0[o]) } }
         }
         let weights = all.map { z in Self.kernel(z, width: kernelWidth) }
-        return Self.ridge(all, targets: targets, weights: weights, alpha: alpha)
+        return targets.map { Self.ridge(all, targets: $0, weights: weights, alpha: alpha) }
     }
 
     /// lime's kernel weight of a sample: sqrt(exp(−d² / width²)), d = cosine distance from the all-on vector

@@ -42,8 +42,14 @@ enum MethodSupport {
     ///   - fill: writes encoded input `i` (`C*H*W` floats) into the buffer it is given.
     static func targetLogits(_ model: BcosModel, target: Int, count: Int, shape: [Int], batch: Int,
                              fill: (_ i: Int, _ into: UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        logitRows(model, targets: [target], count: count, shape: shape, batch: batch, fill: fill).map { $0[0] }
+    }
+
+    /// The logits of classes `targets` for `count` encoded inputs: `[count][targets.count]`.
+    static func logitRows(_ model: BcosModel, targets: [Int], count: Int, shape: [Int], batch: Int,
+                          fill: (_ i: Int, _ into: UnsafeMutableBufferPointer<Float>) -> Void) -> [[Float]] {
         let per = shape.reduce(1, *)
-        var scores = [Float]()
+        var scores = [[Float]]()
         scores.reserveCapacity(count)
         var start = 0
         while start < count {
@@ -56,7 +62,7 @@ enum MethodSupport {
             }
             let logits = model.logits(x) // [n, K]
             let k = logits.shape[1]
-            for j in 0..<n { scores.append(logits.data[j * k + target]) }
+            for j in 0..<n { scores.append(targets.map { logits.data[j * k + $0] }) }
             start += n
         }
         return scores

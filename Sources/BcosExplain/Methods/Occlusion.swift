@@ -44,7 +44,12 @@ public struct Occlusion: AttributionMethod {
     }
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from the same occluded forward passes.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let c = input.shape[1], h = input.shape[2], w = input.shape[3], p = h * w
         let (win, step) = try geometry(height: h, width: w)
         let black = MethodSupport.blackInput(model, height: h, width: w)
@@ -64,8 +69,8 @@ public struct Occlusion: AttributionMethod {
         let evaluated = windows.indices.filter { changes[$0] }
         // Entry 0 is the unoccluded input, so that it goes through the same batched path as the occluded ones.
         let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
-        let scores = MethodSupport.targetLogits(model, target: target, count: evaluated.count + 1,
-                                                shape: Array(input.shape.dropFirst()), batch: batch) { i, buf in
+        let rows = MethodSupport.logitRows(model, targets: targets, count: evaluated.count + 1,
+                                           shape: Array(input.shape.dropFirst()), batch: batch) { i, buf in
             _ = buf.update(fromContentsOf: input.data)
             guard i > 0 else { return }
             let win = windows[evaluated[i - 1]]
@@ -73,17 +78,19 @@ public struct Occlusion: AttributionMethod {
                 for y in win.y { for x in win.x { buf[ch * p + y * w + x] = black.data[ch * p + y * w + x] } }
             }
         }
-        var total = [Float](repeating: 0, count: p), covered = [Float](repeating: 0, count: p)
-        var drop = [Float](repeating: 0, count: windows.count)
-        for (j, i) in evaluated.enumerated() { drop[i] = scores[0] - scores[j + 1] }
-        for (i, win) in windows.enumerated() {
-            for y in win.y {
-                for x in win.x {
-                    total[y * w + x] += drop[i]
-                    covered[y * w + x] += 1
+        return targets.indices.map { t in
+            var total = [Float](repeating: 0, count: p), covered = [Float](repeating: 0, count: p)
+            var drop = [Float](repeating: 0, count: windows.count)
+            for (j, i) in evaluated.enumerated() { drop[i] = rows[0][t] - rows[j + 1][t] }
+            for (i, win) in windows.enumerated() {
+                for y in win.y {
+                    for x in win.x {
+                        total[y * w + x] += drop[i]
+                        covered[y * w + x] += 1
+                    }
                 }
             }
+            return AttributionMap(height: h, width: w, values: (0..<p).map { total[$0] / covered[$0] })
         }
-        return AttributionMap(height: h, width: w, values: (0..<p).map { total[$0] / covered[$0] })
     }
 }

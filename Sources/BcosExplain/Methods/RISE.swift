@@ -40,13 +40,18 @@ public struct RISE: AttributionMethod {
     }
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from the same masked forward passes (the same masks for each).
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let h = input.shape[2], w = input.shape[3], p = h * w, c = input.shape[1]
         let black = MethodSupport.blackInput(model, height: h, width: w)
         let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
-        let values = saliency(height: h, width: w, batch: batch) { masks in
-            MethodSupport.targetLogits(model, target: target, count: masks.count, shape: [c, h, w],
-                                           batch: batch) { i, buf in
+        let maps = saliencies(height: h, width: w, batch: batch, outputs: targets.count) { masks in
+            MethodSupport.logitRows(model, targets: targets, count: masks.count, shape: [c, h, w],
+                                    batch: batch) { i, buf in
                 let m = masks[i]
                 for ch in 0..<c {
                     for e in 0..<p {
@@ -54,29 +59,39 @@ public struct RISE: AttributionMethod {
                         buf[k] = m[e] * input.data[k] + (1 - m[e]) * black.data[k]
                     }
                 }
-            }.map(MethodSupport.sigmoid)
+            }.map { $0.map(MethodSupport.sigmoid) }
         }
-        return AttributionMap(height: h, width: w, values: values)
+        return maps.map { AttributionMap(height: h, width: w, values: $0) }
     }
 
     /// The RISE saliency of any scorer: draws the `masks` masks (`[H*W]` each, values in [0, 1]) in groups of
     /// `batch`, asks `score` for one number per mask, and returns Σ_i score_i M_i / (N · p), `[H*W]`.
     public func saliency(height h: Int, width w: Int, batch: Int,
                          score: (_ masks: [[Float]]) throws -> [Float]) rethrows -> [Float] {
+        try saliencies(height: h, width: w, batch: batch, outputs: 1) { try score($0).map { [$0] } }[0]
+    }
+
+    /// `saliency` for `outputs` scores per mask at once (one per class), from the same masks: `[outputs][H*W]`.
+    public func saliencies(height h: Int, width w: Int, batch: Int, outputs: Int,
+                           score: (_ masks: [[Float]]) throws -> [[Float]]) rethrows -> [[Float]] {
         var rng = SplitMix64(seed: seed)
-        var sum = [Double](repeating: 0, count: h * w)
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: h * w), count: outputs)
         var done = 0
         while done < masks {
             let group = (0..<min(batch, masks - done)).map { _ in nextMask(height: h, width: w, rng: &rng) }
             let scores = try score(group)
-            precondition(scores.count == group.count, "RISE scorer returned \(scores.count) scores for \(group.count) masks")
-            for (m, s) in zip(group, scores) {
-                for e in 0..<(h * w) { sum[e] += Double(s) * Double(m[e]) }
+            precondition(scores.count == group.count && scores.allSatisfy { $0.count == outputs },
+                         "RISE scorer returned \(scores.count) score rows for \(group.count) masks")
+            for (m, row) in zip(group, scores) {
+                for o in 0..<outputs {
+                    let s = Double(row[o])
+                    for e in 0..<(h * w) { sums[o][e] += s * Double(m[e]) }
+                }
             }
             done += group.count
         }
         let norm = Double(masks) * Double(keepProbability)
-        return sum.map { Float($0 / norm) }
+        return sums.map { $0.map { Float($0 / norm) } }
     }
 
     /// One mask `[H*W]`: a random s x s binary grid, bilinearly upsampled to (s + 1)·cell and cropped at a random
