@@ -658,15 +658,17 @@ def min_maxout_margin(model, x6):
     return min(gaps) if gaps else float("inf")
 
 
-def run_v1(name, build, cfg, out, x6):
+def run_v1(name, build, cfg, out, x6, full=False):
     print(f"\n== {name}")
-    # Re-draw the weights until no MaxOut unit is within 1e-5 (relative) of a tie on this input (see
-    # min_maxout_margin); the first draw that qualifies is kept, so the fixture stays deterministic.
-    for attempt in range(50):
+    # Tiny fixtures: re-draw the weights until no MaxOut unit is within 1e-5 (relative) of a tie on this input (see
+    # min_maxout_margin); the first draw that qualifies is kept, so the fixture stays deterministic. Full-size
+    # networks have millions of units and always some near-ties: they keep the first draw, and their W(x) may
+    # differ locally from a float32 engine's (the test reports how much of the map does).
+    for attempt in range(1 if full else 50):
         torch.manual_seed(seed_for(name) + attempt)
         net = build()
         margin = min_maxout_margin(v1_wrap(net, 1.0).eval(), x6)
-        if margin >= 1e-5:
+        if full or margin >= 1e-5:
             break
     else:
         fail(f"{name}: every draw has a MaxOut near-tie")
@@ -732,6 +734,22 @@ def main():
     if unknown:
         sys.exit(f"--only: unknown names {sorted(unknown)}; known: {[n for n, _, _ in v2s + v1s]}")
     manifest, stats = [], {}
+    def save_manifest(entries):
+        """Writes fixtures.json (after every model, so a long --full run keeps what it finished)."""
+        order = ["name", "weights", "format", "reference", "input", "predicted", "torch_float32_error", "config"]
+        entries = [{k: e[k] for k in order} for e in entries]
+        path = os.path.join(out, "fixtures.json")
+        if only and os.path.exists(path):  # --only regenerates some entries; keep the others, in the usual order
+            with open(path) as f:
+                old = {e["name"]: e for e in json.load(f)}
+            old.update({e["name"]: e for e in entries})
+            names = [n for n, _, _ in v2s + v1s]
+            entries = [old[n] for n in names if n in old]
+        with open(path, "w") as f:
+            json.dump(entries, f, indent=1)
+            f.write("\n")
+        return entries
+
     for name, build, cfg in v2s:
         if only and name not in only:
             continue
@@ -739,30 +757,23 @@ def main():
         entry["input"] = "imagenet_input_224.png"
         manifest.append(entry)
         stats[name] = st
+        save_manifest(manifest)
     for name, build, cfg in v1s:
         if only and name not in only:
             continue
         x6 = x299 if cfg["arch"] == "v1_inception_v3" else x224
-        entry, st = run_v1(name, build, cfg, out, x6)
+        entry, st = run_v1(name, build, cfg, out, x6, full=args.full is not None)
         entry["input"] = "imagenet_input_299.png" if x6 is not x224 else "imagenet_input_224.png"
         manifest.append(entry)
         stats[name] = st
+        save_manifest(manifest)
 
-    order = ["name", "weights", "format", "reference", "input", "predicted", "torch_float32_error", "config"]
-    manifest = [{k: e[k] for k in order} for e in manifest]
-    path = os.path.join(out, "fixtures.json")
-    if only and os.path.exists(path):  # --only regenerates some entries; keep the others, in the usual order
-        with open(path) as f:
-            old = {e["name"]: e for e in json.load(f)}
-        old.update({e["name"]: e for e in manifest})
-        names = [n for n, _, _ in v2s + v1s]
-        manifest = [old[n] for n in names if n in old]
-    with open(os.path.join(out, "fixtures.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    manifest = save_manifest(manifest)
 
     print("\nsummary")
     for e in manifest:
+        if e["name"] not in stats:
+            continue
         st = stats[e["name"]]
         sz = fsize(os.path.join(out, e["weights"])) + fsize(os.path.join(out, e["reference"]))
         print(f"  {e['name']:22s} weights {fsize(os.path.join(out, e['weights'])):>11,d} B  ref "
