@@ -103,6 +103,7 @@ def fail(msg):
 import bcos.models.pretrained as P  # noqa: E402
 from bcos.data.transforms import AddInverse as V2AddInverse  # noqa: E402
 from bcos.experiments.utils import Experiment  # noqa: E402
+from bcos.models.convnext import BcosConvNeXt, CNBlockConfig  # noqa: E402
 from bcos.models.densenet import BcosDenseNet  # noqa: E402
 from bcos.models.resnet import BcosResNet, Bottleneck as V2Bottleneck  # noqa: E402
 from bcos.models.vgg import BcosVGG, make_layers as v2_make_layers  # noqa: E402
@@ -291,6 +292,32 @@ def expected_keys(cfg):
         for j, wd in enumerate(widths):
             conv(f"classifier.{j}", wd, cin, 7 if j == 0 else 1)
             cin = wd
+    elif arch == "v2_convnext":
+        depths, dims, pn = cfg["depths"], cfg["dims"], cfg["norm"] == "position"
+
+        def norm(name, c):
+            if pn:
+                keys.append((name + ".weight", [c]))
+            else:
+                _bn(keys, name, c)
+        conv("features.0", dims[0], 6, 4)
+        norm("features.1", dims[0])
+        idx = 2
+        for s, (d, c) in enumerate(zip(depths, dims)):
+            for b in range(d):
+                p = f"features.{idx}.{b}"
+                keys.append((p + ".layer_scale", [c, 1, 1]))
+                keys.append((p + ".block.0.linear.weight", [c, 1, 7, 7]))
+                norm(p + ".block.1", c)
+                conv(p + ".block.2", 4 * c, c, 1)
+                conv(p + ".block.3", c, 4 * c, 1)
+            idx += 1
+            if s + 1 < len(depths):
+                norm(f"features.{idx}.0", c)
+                conv(f"features.{idx}.1", dims[s + 1], c, 2)
+                idx += 1
+        norm("classifier.0", dims[-1])
+        conv("classifier.1", nc, dims[-1], 1)
     elif arch == "v1_inception_v3":
         path = os.path.join(ARCH_KEYS, "v1_inception_v3_keys.txt")  # official dump (num_classes 1000, aux_logits)
         if nc != 1000 or not os.path.exists(path):
@@ -450,6 +477,26 @@ def v2_vgg_cfg(features, classifier, nc=10):
     return c
 
 
+def convnext(position_norm, depths=(1, 2, 1), dims=(8, 16, 24)):
+    """A reduced BcosConvNeXt as the pretrained convnext_tiny(_bnu) builds it (B=2, no MaxOut; position norm with
+    eps 1e-6 or uncentred batch norm, no bias), with layer scales and norm weights drawn in [0.5, 1.5) instead of
+    the 1e-6 / 1 initial values, which would hide the residual branches from the comparison."""
+    norm = partial(norms.NoBias(norms.DetachablePositionNorm2d), eps=1e-6) if position_norm else V2_BNU
+    setting = [CNBlockConfig(c, dims[i + 1] if i + 1 < len(dims) else None, d) for i, (d, c) in enumerate(zip(depths, dims))]
+    model = BcosConvNeXt(setting, num_classes=10, conv_layer=V2_CONV, norm_layer=norm, logit_bias=V2_LOGIT_BIAS)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale") or (p.dim() == 1 and name.endswith(".weight")):
+                p.uniform_(0.5, 1.5)
+    return model
+
+
+def v2_convnext_cfg(depths, dims, norm, nc=10):
+    c = common_cfg("v2_convnext", 2, nc, V2_LOGIT_BIAS, 1.0, (224, 224))
+    c.update(depths=list(depths), dims=list(dims), norm=norm)
+    return c
+
+
 def tiny_v2():
     """(name, builder() -> model, config) for the tiny v2 fixtures."""
     vgg_f, vgg_c = [8, "M", 16, "M", 16, 16, "M", 32, 32, "M", 32, 32, "M"], [32, 24]
@@ -479,6 +526,8 @@ def tiny_v2():
                                                   logit_bias=V2_LOGIT_BIAS),
          v2_densenet_cfg(4, (1, 2, 1, 1), 8, 2)),
         ("v2_vgg11_bnu_tiny", vgg, v2_vgg_cfg(vgg_f, vgg_c)),
+        ("v2_convnext_pn_mini", lambda: convnext(True), v2_convnext_cfg([1, 2, 1], [8, 16, 24], "position")),
+        ("v2_convnext_bnu_mini", lambda: convnext(False), v2_convnext_cfg([1, 2, 1], [8, 16, 24], "batchnorm")),
     ]
 
 
@@ -496,8 +545,19 @@ def full_v2():
         ("densenet169", v2_densenet_cfg(32, (6, 12, 32, 32), 64, 4, nc=1000)),
         ("densenet201", v2_densenet_cfg(32, (6, 12, 48, 32), 64, 4, nc=1000)),
         ("vgg11_bnu", v2_vgg_cfg(A, [4096, 4096], nc=1000)),
+        ("convnext_tiny", v2_convnext_cfg([3, 3, 9, 3], [96, 192, 384, 768], "position", nc=1000)),
+        ("convnext_tiny_bnu", v2_convnext_cfg([3, 3, 9, 3], [96, 192, 384, 768], "batchnorm", nc=1000)),
     ]
-    return [("v2_" + n, (lambda n=n: getattr(P, n)(pretrained=False)), c) for n, c in specs]
+
+    def build(n):
+        model = getattr(P, n)(pretrained=False)
+        if n.startswith("convnext"):  # layer scales start at 1e-6: draw them (and the norm weights) as convnext() does
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name.endswith("layer_scale") or (p.dim() == 1 and name.endswith(".weight")):
+                        p.uniform_(0.5, 1.5)
+        return model
+    return [("v2_" + n, (lambda n=n: build(n)), c) for n, c in specs]
 
 
 def tiny_v1():

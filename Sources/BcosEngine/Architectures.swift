@@ -5,6 +5,10 @@ enum LayerSpec {
     case conv(ConvShape, scale: Double)
     /// v2 uncentred batch norm over `channels` (eval: `x / sqrt(running_var + 1e-5) * weight`).
     case batchNorm(channels: Int)
+    /// v2 position norm (centred LayerNorm over the channels of each pixel, eps 1e-6), weight `[channels]`.
+    case positionNorm(channels: Int)
+    /// ConvNeXt's learnt per-channel scale of a block's output; its tensor is the node's own name, `[C, 1, 1]`.
+    case layerScale(channels: Int)
     case avgPool(AvgPool2d)
     case add
     case concat
@@ -77,6 +81,7 @@ public enum Architectures {
         case "v1_densenet", "v2_densenet": densenet(&l)
         case "v1_vgg", "v2_vgg": vgg(&l)
         case "v1_inception_v3": inception(&l)
+        case "v2_convnext": convnext(&l)
         default: nineLayer(&l)
         }
         return l
@@ -259,6 +264,40 @@ public enum Architectures {
         l.head(x)
     }
 
+    /// ConvNeXt (v2): 4x4/4 patchify stem, stages of blocks `x + layer_scale · conv1x1(conv1x1(norm(dwconv7x7(x))))`,
+    /// 2x2/2 downsampling between stages, then norm and a 1x1 classifier before the pooling head.
+    static func convnext(_ l: inout Layout) {
+        let cfg = l.cfg
+        func norm(_ name: String, _ x: Int) -> Int {
+            cfg.norm == "batchnorm" ? l.add(name, .batchNorm(channels: l.channels[x]), [x], channels: l.channels[x])
+                : l.add(name, .positionNorm(channels: l.channels[x]), [x], channels: l.channels[x])
+        }
+        var x = l.conv("features.0", 0, out: cfg.dims[0], k: 4, stride: 4)
+        x = norm("features.1", x)
+        var index = 2
+        for (s, depth) in cfg.depths.enumerated() {
+            let dim = cfg.dims[s]
+            for b in 0..<depth {
+                let name = "features.\(index).\(b)"
+                var y = l.conv(name + ".block.0", x, out: dim, k: 7, pad: 3, groups: dim)
+                y = norm(name + ".block.1", y)
+                y = l.conv(name + ".block.2", y, out: 4 * dim, k: 1)
+                y = l.conv(name + ".block.3", y, out: dim, k: 1)
+                y = l.add(name + ".layer_scale", .layerScale(channels: dim), [y], channels: dim)
+                x = l.add(name, .add, [y, x], channels: dim)
+            }
+            index += 1
+            if s + 1 < cfg.depths.count {
+                x = norm("features.\(index).0", x)
+                x = l.conv("features.\(index).1", x, out: cfg.dims[s + 1], k: 2, stride: 2)
+                index += 1
+            }
+        }
+        x = norm("classifier.0", x)
+        x = l.conv("classifier.1", x, out: cfg.numClasses, k: 1)
+        l.head(x)
+    }
+
     /// `(key, shape)` of every tensor the architecture needs, in state-dict order.
     public static func parameterShapes(_ cfg: ModelConfig) -> [(key: String, shape: [Int])] {
         var out = [(key: String, shape: [Int])]()
@@ -268,6 +307,8 @@ public enum Architectures {
             case .batchNorm(let c)?:
                 out.append(("\(node.name).weight", [c]))
                 out.append(("\(node.name).running_var", [c]))
+            case .positionNorm(let c)?: out.append(("\(node.name).weight", [c]))
+            case .layerScale(let c)?: out.append((node.name, [c, 1, 1]))
             default: break
             }
         }
@@ -301,6 +342,9 @@ public enum Architectures {
             case .batchNorm?:
                 op = .affine(ChannelAffine(batchNormWeight: params["\(node.name).weight"]!.data,
                                            runningVar: params["\(node.name).running_var"]!.data))
+            case .positionNorm?:
+                op = .positionNorm(PositionNorm(weight: params["\(node.name).weight"]!.data, eps: 1e-6))
+            case .layerScale?: op = .affine(ChannelAffine(layerScale: params[node.name]!.data))
             case .avgPool(let p)?: op = .avgPool(p)
             case .add?: op = .add
             case .concat?: op = .concat

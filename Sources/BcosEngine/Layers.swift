@@ -128,6 +128,14 @@ public struct ChannelAffine: Sendable, Equatable {
     public var offset: [Float]
     /// The batch norm's stored `weight` and `running_var` when built from them (to save the model again).
     public private(set) var batchNorm: (weight: [Float], runningVar: [Float])?
+    /// ConvNeXt's `layer_scale` parameter `[C, 1, 1]` (the multiplier itself).
+    public private(set) var isLayerScale = false
+
+    /// A ConvNeXt layer scale: the block's output times a learnt per-channel factor.
+    public init(layerScale: [Float]) {
+        self.init(multiplier: layerScale)
+        isLayerScale = true
+    }
 
     public init(multiplier: [Float], offset: [Float] = []) {
         precondition(offset.isEmpty || offset.count == multiplier.count, "affine offset/multiplier size mismatch")
@@ -142,7 +150,8 @@ public struct ChannelAffine: Sendable, Equatable {
     }
 
     public static func == (a: ChannelAffine, b: ChannelAffine) -> Bool {
-        a.multiplier == b.multiplier && a.offset == b.offset && a.batchNorm?.weight == b.batchNorm?.weight
+        a.multiplier == b.multiplier && a.offset == b.offset && a.isLayerScale == b.isLayerScale
+            && a.batchNorm?.weight == b.batchNorm?.weight
             && a.batchNorm?.runningVar == b.batchNorm?.runningVar
     }
 
@@ -185,5 +194,93 @@ public struct LogitLayer: Sendable, Equatable {
     /// Gradient through the division (the bias adds nothing to any input gradient).
     public func backward(_ g: Tensor) -> Tensor {
         Tensor(shape: g.shape, data: g.data.map { $0 / temperature })
+    }
+}
+
+/// v2's position norm (ConvNeXt): a LayerNorm over the channels at every pixel, centred, without bias:
+/// `y = (x − mean_c x) / sqrt(var_c x + eps) · weight` (biased variance). In explanation mode the official code
+/// detaches the standard deviation, so the layer is linear (mean subtraction included) and bias-free.
+public struct PositionNorm: Sendable, Equatable {
+    public var weight: [Float]
+    public var eps: Float
+
+    public init(weight: [Float], eps: Float = 1e-6) {
+        self.weight = weight
+        self.eps = eps
+    }
+
+    /// `y` and the standard deviation of every pixel `[N*H*W]`; with `frozen` the given deviations are used.
+    public func forward(_ x: Tensor, frozen: [Float]? = nil) -> (y: Tensor, std: [Float]) {
+        let n = x.shape[0], c = x.shape[1], p = x.count / max(1, n * c)
+        precondition(c == weight.count, "position norm over \(weight.count) channels got \(x.shape)")
+        var y = x
+        var std = frozen ?? [Float](repeating: 1, count: n * p)
+        for img in 0..<n {
+            for j in 0..<p {
+                var sum = 0.0, sq = 0.0
+                for ch in 0..<c {
+                    let v = Double(x.data[(img * c + ch) * p + j])
+                    sum += v
+                    sq += v * v
+                }
+                let mean = sum / Double(c)
+                if frozen == nil { std[img * p + j] = Float((max(0, sq / Double(c) - mean * mean) + Double(eps)).squareRoot()) }
+                let s = std[img * p + j], m = Float(mean)
+                for ch in 0..<c {
+                    let k = (img * c + ch) * p + j
+                    y.data[k] = (x.data[k] - m) / s * weight[ch]
+                }
+            }
+        }
+        return (y, std)
+    }
+
+    /// Explanation backward (deviation constant): `dx = (g·w − mean_c(g·w)) / std`.
+    public func backwardExplain(_ g: Tensor, std: [Float]) -> Tensor {
+        let n = g.shape[0], c = g.shape[1], p = g.count / max(1, n * c)
+        var gx = g
+        for img in 0..<n {
+            for j in 0..<p {
+                var mean: Float = 0
+                for ch in 0..<c { mean += g.data[(img * c + ch) * p + j] * weight[ch] }
+                mean /= Float(c)
+                let s = std[img * p + j]
+                for ch in 0..<c {
+                    let k = (img * c + ch) * p + j
+                    gx.data[k] = (g.data[k] * weight[ch] - mean) / s
+                }
+            }
+        }
+        return gx
+    }
+
+    /// The full gradient (deviation not detached), as autograd gives it:
+    /// `dx = (g·w − mean(g·w) − x̂ · mean(g·w·x̂)) / std` with `x̂ = (x − mean) / std`.
+    public func backwardFull(_ g: Tensor, input x: Tensor, std: [Float]) -> Tensor {
+        let n = g.shape[0], c = g.shape[1], p = g.count / max(1, n * c)
+        var gx = g
+        for img in 0..<n {
+            for j in 0..<p {
+                var mx: Float = 0
+                for ch in 0..<c { mx += x.data[(img * c + ch) * p + j] }
+                mx /= Float(c)
+                let s = std[img * p + j]
+                var mgw: Float = 0, mgwx: Float = 0
+                for ch in 0..<c {
+                    let k = (img * c + ch) * p + j
+                    let gw = g.data[k] * weight[ch], xh = (x.data[k] - mx) / s
+                    mgw += gw
+                    mgwx += gw * xh
+                }
+                mgw /= Float(c)
+                mgwx /= Float(c)
+                for ch in 0..<c {
+                    let k = (img * c + ch) * p + j
+                    let xh = (x.data[k] - mx) / s
+                    gx.data[k] = (g.data[k] * weight[ch] - mgw - xh * mgwx) / s
+                }
+            }
+        }
+        return gx
     }
 }

@@ -87,7 +87,10 @@ public struct BcosModel: Sendable {
         for node in network.nodes {
             switch node.op {
             case .bcosConv(let c): byName["\(node.name).linear.weight"] = c.weight
+            case .positionNorm(let pn):
+                byName["\(node.name).weight"] = Tensor(shape: [pn.weight.count], data: pn.weight)
             case .affine(let a):
+                if a.isLayerScale { byName[node.name] = Tensor(shape: [a.multiplier.count, 1, 1], data: a.multiplier) }
                 if let bn = a.batchNorm {
                     byName["\(node.name).weight"] = Tensor(shape: [bn.weight.count], data: bn.weight)
                     byName["\(node.name).running_var"] = Tensor(shape: [bn.runningVar.count], data: bn.runningVar)

@@ -48,6 +48,11 @@ public struct ModelConfig: Sendable, Equatable {
     public var numInitFeatures = 64
     public var bnSize = 4
 
+    // ConvNeXt: blocks and channels per stage, and the norm ("position": centred channel LayerNorm; "batchnorm").
+    public var depths: [Int] = []
+    public var dims: [Int] = []
+    public var norm = "position"
+
     // VGG families: 3x3 conv widths, with 0 for a 2x2 average pool ("M" in JSON); classifier hidden widths.
     public var features: [Int] = []
     public var classifier: [Int] = []
@@ -56,7 +61,7 @@ public struct ModelConfig: Sendable, Equatable {
     public var inputChannels: Int { imageChannels * (addInverse ? 2 : 1) }
 
     public static let supportedArchs = ["v1_9layer", "v1_resnet", "v1_densenet", "v1_vgg", "v1_inception_v3",
-                                        "v2_resnet", "v2_densenet", "v2_vgg"]
+                                        "v2_resnet", "v2_densenet", "v2_vgg", "v2_convnext"]
     /// Whether the architecture has v2's uncentred batch norms.
     public var hasBatchNorm: Bool { arch.hasPrefix("v2_") }
     public var isNineLayer: Bool { arch == "v1_9layer" }
@@ -67,6 +72,7 @@ public struct ModelConfig: Sendable, Equatable {
         "v1_densenet": ["growth_rate", "block_config", "num_init_features", "bn_size"],
         "v2_densenet": ["growth_rate", "block_config", "num_init_features", "bn_size"],
         "v1_vgg": ["features", "classifier"], "v2_vgg": ["features", "classifier"], "v1_inception_v3": [],
+        "v2_convnext": ["depths", "dims", "norm"],
     ]
     /// Largest class count accepted (ImageNet-21k has ~21,000).
     public static let maxClasses = 100_000
@@ -192,6 +198,10 @@ public struct ModelConfig: Sendable, Equatable {
                 return r.count == a.count ? r : nil
             }
             cfg.classifier = try required("classifier", ints)
+        case "v2_convnext":
+            cfg.depths = try required("depths", ints)
+            cfg.dims = try required("dims", ints)
+            cfg.norm = try optional("norm", "position") { $0 as? String }
         default:
             break
         }
@@ -266,6 +276,12 @@ public struct ModelConfig: Sendable, Equatable {
                   positive([growthRate, numInitFeatures, bnSize]) else {
                 throw bad("'growth_rate', 'block_config' (1 to 16 entries), 'num_init_features' and 'bn_size' must be positive")
             }
+        case "v2_convnext":
+            guard !depths.isEmpty, depths.count == dims.count, depths.count <= 8, positive(depths), positive(dims),
+                  depths.allSatisfy({ $0 <= 1000 }) else {
+                throw bad("'depths' and 'dims' must list the same number (1 to 8) of positive block counts and widths")
+            }
+            guard norm == "position" || norm == "batchnorm" else { throw bad("'norm' must be \"position\" or \"batchnorm\"") }
         case "v1_vgg", "v2_vgg":
             guard features.contains(where: { $0 > 0 }), features.allSatisfy({ $0 >= 0 && $0 <= 65536 }),
                   !classifier.isEmpty, positive(classifier) else {
@@ -311,6 +327,10 @@ public struct ModelConfig: Sendable, Equatable {
         case "v1_vgg", "v2_vgg":
             obj["features"] = features.map { $0 == 0 ? "M" as Any : $0 as Any }
             obj["classifier"] = classifier
+        case "v2_convnext":
+            obj["depths"] = depths
+            obj["dims"] = dims
+            obj["norm"] = norm
         default:
             break
         }

@@ -11,6 +11,7 @@ public enum Op: Sendable {
     /// Channel concatenation of all inputs.
     case concat
     case affine(ChannelAffine)
+    case positionNorm(PositionNorm)
     case logit(LogitLayer)
 
     /// Short human-readable kind, as `bcos info` prints it.
@@ -25,7 +26,8 @@ public enum Op: Sendable {
         case .globalAvgPool: "GlobalAvgPool"
         case .add: "Add"
         case .concat: "Concat"
-        case .affine: "BatchNormUncentered (eval)"
+        case .affine(let a): a.isLayerScale ? "LayerScale" : "BatchNormUncentered (eval)"
+        case .positionNorm: "PositionNorm"
         case .logit(let l): "Logit T=\(l.temperature) bias=\(l.bias)"
         }
     }
@@ -49,6 +51,8 @@ public struct Node: Sendable {
 public enum LayerCache: Sendable {
     case none
     case bcos(BcosConvCache)
+    /// A position norm's per-pixel standard deviation.
+    case norm([Float])
 }
 
 /// Everything a forward pass produced: each node's output and, when recorded, what the backward needs.
@@ -137,6 +141,11 @@ public struct Network: Sendable {
             return (Concat.forward(ins), .none)
         case .affine(let a):
             return (a.forward(ins[0]), .none)
+        case .positionNorm(let pn):
+            var fixed: [Float]?
+            if let frozen, case .norm(let s) = frozen.caches[i] { fixed = s }
+            let (y, std) = pn.forward(ins[0], frozen: fixed)
+            return (y, record != .none ? .norm(std) : .none)
         case .logit(let l):
             return (l.forward(ins[0]), .none)
         }
@@ -246,6 +255,12 @@ public struct Network: Sendable {
                 gin = Concat.backward(g, channels: node.inputs.indices.map { inShape($0)[1] })
             case .affine(let a):
                 gin = [a.backward(g)]
+            case .positionNorm(let pn):
+                guard case .norm(let std) = trace.caches[i] else {
+                    preconditionFailure("node \(node.name) has no recorded cache: run forward with record")
+                }
+                gin = [mode == .explanation ? pn.backwardExplain(g, std: std)
+                           : pn.backwardFull(g, input: trace.outputs[node.inputs[0]]!, std: std)]
             case .logit(let l):
                 gin = [l.backward(g)]
             }
@@ -279,7 +294,7 @@ public struct Network: Sendable {
                 shapes[i] = [s[0], s[1], oh, ow]
             case .globalAvgPool:
                 shapes[i] = [s[0], s[1]]
-            case .add, .affine, .logit:
+            case .add, .affine, .logit, .positionNorm:
                 shapes[i] = s
             case .concat:
                 shapes[i] = [s[0], node.inputs.map { shapes[$0][1] }.reduce(0, +), s[2], s[3]]

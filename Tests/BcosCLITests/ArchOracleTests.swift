@@ -90,7 +90,7 @@ final class ArchOracleTests: CLITestCase {
     func testReducedNetworksMatchTheOfficialCode() throws {
         let all = try Self.fixtures(in: Self.dir)
         XCTAssertEqual(Set(all.map { $0.config["arch"] as? String ?? "" }),
-                       ["v2_resnet", "v2_densenet", "v2_vgg", "v1_resnet", "v1_densenet", "v1_vgg"])
+                       ["v2_resnet", "v2_densenet", "v2_vgg", "v2_convnext", "v1_resnet", "v1_densenet", "v1_vgg"])
         for f in all { try check(f) }
     }
 

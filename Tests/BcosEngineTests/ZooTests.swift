@@ -10,7 +10,9 @@ final class ZooTests: XCTestCase {
         "resnet18": 11_693_120, "resnet34": 21_797_568, "resnet50": 25_538_880, "resnet101": 44_504_896,
         "resnet152": 60_125_504, "resnext50_32x4d": 25_003_200, "densenet121": 7_945_440, "densenet161": 28_584_144,
         "densenet169": 14_078_688, "densenet201": 19_907_808, "vgg11_bnu": 132_855_872, "resnet50_long": 25_538_880,
-        "resnet152_long": 60_125_504, "densenet121_long": 7_945_440, "v1_vgg11": 265_706_240,
+        "resnet152_long": 60_125_504, "densenet121_long": 7_945_440, "convnext_tiny": 28_543_392,
+        "convnext_base": 88_466_304, "convnext_tiny_bnu": 28_543_392, "convnext_base_bnu": 88_466_304,
+        "v1_vgg11": 265_706_240,
         "v1_resnet34": 43_578_112, "v1_densenet121": 15_807_232, "v1_inception_v3": 47_600_000,
     ]
 
@@ -24,7 +26,8 @@ final class ZooTests: XCTestCase {
             XCTAssertEqual(Set(shapes.map(\.key)).count, shapes.count, "\(name): keys are unique")
             XCTAssertEqual(cfg.classes.count, 1000)
             XCTAssertEqual(cfg.classes[0], "tench")
-            XCTAssertEqual(cfg.resize, name == "v1_inception_v3" ? 320 : name.hasSuffix("_long") ? 232 : 256, name)
+            XCTAssertEqual(cfg.resize, name == "v1_inception_v3" ? 320
+                           : name.hasSuffix("_long") || name.hasPrefix("convnext") ? 232 : 256, name)
             XCTAssertNoThrow(try ModelConfig.parse(json: cfg.json(), source: name), "\(name): the config round-trips")
             var back = try ModelConfig.parse(json: cfg.json(), source: name)
             XCTAssertEqual(back.logitBias, cfg.logitBias, accuracy: 1e-12, name)  // JSON may drop the last digit
@@ -52,6 +55,12 @@ final class ZooTests: XCTestCase {
         let inception = try keys("v1_inception_v3")
         XCTAssertEqual(inception["0.Mixed_6b.branch7x7_2.conv.linear.weight"], [256, 128, 1, 7])
         XCTAssertEqual(inception["0.fc.linear.weight"], [2000, 2048, 1, 1])
+        let convnext = try keys("convnext_tiny")
+        XCTAssertEqual(convnext["features.2.0.layer_scale"], [96, 1, 1])
+        XCTAssertEqual(convnext["features.2.0.block.0.linear.weight"], [96, 1, 7, 7])
+        XCTAssertEqual(convnext["features.3.1.linear.weight"], [192, 96, 2, 2])
+        XCTAssertEqual(convnext["classifier.1.linear.weight"], [1000, 768, 1, 1])
+        XCTAssertEqual(try keys("convnext_tiny_bnu")["features.1.running_var"], [96])
         XCTAssertThrowsError(try Zoo.config("resnet18_long"))
         XCTAssertThrowsError(try Zoo.config("alexnet")) { XCTAssertTrue("\($0)".contains("alexnet")) }
     }

@@ -48,6 +48,39 @@ final class MethodTests: XCTestCase {
         XCTAssertEqual(Double(map.values[17]), sum, accuracy: 1e-5 * abs(sum))
     }
 
+    /// The full gradient through ConvNeXt's position norm (not detached, unlike explanation mode) and layer scales.
+    func testGradientThroughPositionNormMatchesFiniteDifferences() throws {
+        var cfg = try Zoo.config("convnext_tiny", numClasses: 3)
+        cfg.depths = [1, 1]
+        cfg.dims = [4, 8]
+        cfg.imageSize = [16, 16]
+        var model = try BcosModel.random(config: cfg, seed: 2)
+        // Random norm weights and layer scales instead of the all-ones initialisation.
+        var weights = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor) })
+        var rng = SplitMix64(seed: 4)
+        for (k, t) in weights where !k.hasSuffix("linear.weight") {
+            weights[k] = Tensor(shape: t.shape, data: t.data.map { _ in 0.5 + rng.nextFloat() })
+        }
+        model = try BcosModel(config: cfg, weights: weights, source: "test")
+        let x = Self.image(model)
+        let g = try XCTUnwrap(try Gradient().attribute(model, input: x, target: 1).perChannel)
+        var direction = TestSupport.random(x.shape, seed: 12)
+        for i in 0..<direction.count { direction.data[i] -= 0.5 }
+        let analytic = zip(g.data, direction.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let eps: Float = 1e-3
+        var plus = x, minus = x
+        for i in 0..<x.count {
+            plus.data[i] += eps * direction.data[i]
+            minus.data[i] -= eps * direction.data[i]
+        }
+        let numeric = (Self.logit(model, plus, 1) - Self.logit(model, minus, 1)) / (2 * Double(eps))
+        XCTAssertGreaterThan(abs(numeric), 1e-3, "the check must not be trivially satisfied")
+        XCTAssertEqual(analytic, numeric, accuracy: 0.02 * abs(numeric), "g·v \(analytic) vs finite difference \(numeric)")
+        // Explanation mode detaches the deviation: a different, linear map whose contributions sum to the logit.
+        let e = try model.explain(x, target: .logit(1))
+        XCTAssertLessThan(e.completenessError, 1e-4 * abs(e.explainedValue) + 1e-6)
+    }
+
     func testInputXGradientIsInputTimesGradient() throws {
         let model = try Self.smallModel()
         let x = Self.image(model)

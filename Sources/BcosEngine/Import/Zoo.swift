@@ -12,6 +12,7 @@ public enum Zoo {
     public static let names: [String] = [
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "densenet121", "densenet161",
         "densenet169", "densenet201", "vgg11_bnu", "resnet50_long", "resnet152_long", "densenet121_long",
+        "convnext_tiny", "convnext_base", "convnext_tiny_bnu", "convnext_base_bnu",
         "v1_vgg11", "v1_resnet34", "v1_densenet121", "v1_inception_v3",
     ]
 
@@ -53,6 +54,13 @@ public enum Zoo {
         case "densenet161": densenet(48, [6, 12, 36, 24], 96)
         case "densenet169": densenet(32, [6, 12, 32, 32], 64)
         case "densenet201": densenet(32, [6, 12, 48, 32], 64)
+        case "convnext_tiny", "convnext_base", "convnext_tiny_bnu", "convnext_base_bnu":
+            // bcos_final_long models: evaluated at 232 -> 224.
+            c.arch = "v2_convnext"
+            c.resize = 232
+            c.depths = base.hasPrefix("convnext_tiny") ? [3, 3, 9, 3] : [3, 3, 27, 3]
+            c.dims = base.hasPrefix("convnext_tiny") ? [96, 192, 384, 768] : [128, 256, 512, 1024]
+            c.norm = base.hasSuffix("_bnu") ? "batchnorm" : "position"
         case "vgg11_bnu":
             c.arch = "v2_vgg"
             c.features = vgg11
