@@ -8,7 +8,7 @@ import Foundation
 /// `bcos bench`: explain latency, forward throughput, per-layer GFLOP/s and the B-cos overhead.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark the engine on the full-width v1 CIFAR-10 net (random weights) or on --model.",
+        abstract: "Benchmark the engine: the full-width v1 CIFAR-10 net, --model, a zoo --arch, --methods or the explorer (--tui).",
         discussion: """
         Reference numbers (official PyTorch code on the same 2-core machine, BCOS_REFERENCE §8 and \
         tools/bench_torch.py): explain one 32x32 image ~98 ms, forward 79 img/s at batch 64.
