@@ -29,8 +29,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         let m = try BcosModel.load(model)
         guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
-        let d = try Dataset.load(data, split: s, skipBad: skipBad, transform: CLI.transform(for: m))
-        try CLI.checkFits(m, modelPath: model, d, dataPath: data)
+        let d = try CLI.fitted(m, modelPath: model,
+                               try Dataset.load(data, split: s, skipBad: skipBad, transform: CLI.transform(for: m)), dataPath: data)
         let started = Date()
         let r = Evaluate.run(m, on: d, limit: limit)
         let seconds = Date().timeIntervalSince(started)

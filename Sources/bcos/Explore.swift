@@ -53,8 +53,10 @@ struct Explore: ParsableCommand {
         }
         guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
         // An ImageNet-style model given with --model sets the transform that turns a folder of photos into inputs.
-        let transform = try model.map { try CLI.transform(for: BcosModel.load($0)) } ?? nil
-        var dataset = try Dataset.load(dataPath, split: s, transform: transform)
+        let first = try model.map { try BcosModel.load($0) }
+        var dataset = try Dataset.load(dataPath, split: s, transform: first.flatMap { CLI.transform(for: $0) })
+        // Class folders named after the --model's classes (a few ImageNet classes, say) take its labels.
+        if let first, let model { dataset = try CLI.fitted(first, modelPath: model, dataset, dataPath: dataPath) }
         if let limit {
             guard limit >= 1 else { throw BcosError("--limit must be at least 1") }
             dataset = dataset.prefix(limit)

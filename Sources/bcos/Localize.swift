@@ -52,9 +52,9 @@ struct Localize: ParsableCommand {
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
         let chosen = try Self.methods(methods)
         let m = try BcosModel.load(model)
-        var d = try Dataset.load(data, split: .test, transform: CLI.transform(for: m))
+        var d = try CLI.fitted(m, modelPath: model, try Dataset.load(data, split: .test, transform: CLI.transform(for: m)),
+                               dataPath: data)
         if let limit { d = d.prefix(limit) }
-        try CLI.checkFits(m, modelPath: model, d, dataPath: data)
         try m.validateInput(height: grid * d.height, width: grid * d.width, what: "a \(grid)x\(grid) grid")
         let paths = try out.map { dir in
             try ["localisation_boxplot.png", "localisation_example.png"].map { try CLI.outputPath(dir, $0, force: force) }

@@ -35,8 +35,8 @@ struct InputOptions: ParsableArguments {
             guard let which = Dataset.Split(rawValue: split) else {
                 throw BcosError("--split '\(split)' is not a split; use test or train")
             }
-            let d = try Dataset.load(dir, split: which, transform: CLI.transform(for: model))
-            try CLI.checkFits(model, modelPath: modelPath, d, dataPath: dir)
+            let d = try CLI.fitted(model, modelPath: modelPath,
+                                   try Dataset.load(dir, split: which, transform: CLI.transform(for: model)), dataPath: dir)
             guard index >= 0 && index < d.count else {
                 throw BcosError("--index \(index) is out of range; the \(split) split of '\(dir)' has images 0...\(d.count - 1)")
             }
@@ -99,6 +99,29 @@ enum CLI {
 
     /// Throws unless the model takes the dataset's images: channels, class count and image size.
     static func checkFits(_ m: BcosModel, modelPath: String, _ d: Dataset, dataPath: String) throws {
+        _ = try fitted(m, modelPath: modelPath, d, dataPath: dataPath)
+    }
+
+    /// The dataset as the model sees it: unchanged when the class counts agree; when the dataset has other
+    /// classes, each of its class folders named after one of the model's classes (case-insensitive; e.g.
+    /// `photos/goldfish/*.jpg` for an ImageNet model) is relabelled to that class. Throws unless the model takes
+    /// the images: channels, classes, image size.
+    static func fitted(_ m: BcosModel, modelPath: String, _ d: Dataset, dataPath: String) throws -> Dataset {
+        var d = d
+        if d.classes.count != m.config.numClasses || d.classes != m.classes {
+            let lookup = Dictionary(m.classes.enumerated().map { ($0.element.lowercased(), $0.offset) },
+                                    uniquingKeysWith: { a, _ in a })
+            let mapped = d.classes.map { lookup[$0.lowercased()] }
+            if mapped.allSatisfy({ $0 != nil }) {
+                d = Dataset(classes: m.classes, channels: d.channels, height: d.height, width: d.width,
+                            labels: d.labels.map { mapped[$0]! }, pixels: d.pixels, source: d.source, skipped: d.skipped)
+            } else if d.classes.count != m.config.numClasses {
+                let missing = d.classes[mapped.firstIndex { $0 == nil }!]
+                throw BcosError("dataset '\(dataPath)' has \(d.classes.count) classes but model '\(modelPath)' has "
+                                + "\(m.config.numClasses); name each class folder after one of the model's classes "
+                                + "('\(missing)' is not one, e.g. \(m.classes.prefix(3).map { "'\($0)'" }.joined(separator: ", ")))")
+            }
+        }
         guard d.channels == m.config.imageChannels else {
             throw BcosError("dataset '\(dataPath)' has \(d.channels)-channel images but model '\(modelPath)' takes "
                             + "\(m.config.imageChannels)")
@@ -108,6 +131,7 @@ enum CLI {
                             + "\(m.config.numClasses)")
         }
         try m.validateInput(height: d.height, width: d.width, what: "dataset '\(dataPath)' images")
+        return d
     }
 
     /// Creates `dir` if needed and returns the path of `name` inside it, refusing to replace a file unless `force`.

@@ -126,6 +126,23 @@ final class NeuronsCLITests: CLITestCase {
         assertUserError(["explain", "--model", model, "--image", png, "--index", "1"], mentions: ["--index"])
     }
 
+    /// A folder with a few of the model's classes (folders named after them) is relabelled to the model's classes.
+    func testClassFoldersNamedAfterSomeOfTheModelsClasses() throws {
+        let model = try baseModel()  // classes "0" ... "9"
+        let root = tmp.file("few")
+        for (c, n) in [("7", 3), ("2", 2)] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(c)", withIntermediateDirectories: true)
+            for k in 0..<n { _ = try writePNG("few/\(c)/\(k).png", seed: UInt64(k + 10)) }
+        }
+        let json = try jsonObject(assertSuccess(["eval", "--model", model, "--data", root, "--json"]))
+        XCTAssertEqual(json["images"] as? Int, 5)
+        let explained = try jsonObject(assertSuccess(["explain", "--model", model, "--data", root, "--index", "0", "--json"]))
+        XCTAssertEqual(explained["true_class"] as? Int, 2, "folder '2' (sorted first) is the model's class 2")
+        try FileManager.default.createDirectory(atPath: "\(root)/cat", withIntermediateDirectories: true)
+        _ = try writePNG("few/cat/0.png")
+        assertUserError(["eval", "--model", model, "--data", root], mentions: ["'cat'", "3 classes", "10"])
+    }
+
     func testPanelOverlayAndColourBar() throws {
         let model = try baseModel(), image = try writePNG()
         let out = tmp.file("pictures")
