@@ -248,7 +248,7 @@ public enum Localisation {
     public struct MethodScores: Sendable {
         /// The method's name (`AttributionMethod.name`).
         public var name: String
-        /// Grid by grid, cell by cell: `[grids * n * n]`.
+        /// Grid by grid, cell by cell: `[grids * n * n]` (fewer grids for a method given a grid limit).
         public var scores: [Double]
         /// Median, quartiles, mean and extremes of `scores`.
         public var summary: Summary { Summary(scores) }
@@ -293,6 +293,8 @@ public enum Localisation {
     ///   - n: grid side, >= 1.
     ///   - grids: the most grids to play, >= 1; fewer when the confident images run out.
     ///   - methods: the attribution methods to score.
+    ///   - gridLimits: for methods named here, play only this many of the grids (the first ones): slow sampling
+    ///     methods on fewer grids than the fast ones.
     ///   - smooth: odd mean-filter size for the maps before clamping; 1 for none.
     ///   - seed: grid drawing seed.
     ///   - progress: called with (0, grids planned) once the images are classified and the grids drawn, then after
@@ -300,7 +302,7 @@ public enum Localisation {
     /// - Throws: `BcosError` when not even one grid can be drawn (fewer than n² + 1 classes have a correct,
     ///   confident image), or what a method throws.
     public static func run(_ model: BcosModel, images: Images, n: Int, grids: Int, methods: [any AttributionMethod],
-                           smooth: Int = 1, seed: UInt64 = 42,
+                           gridLimits: [String: Int] = [:], smooth: Int = 1, seed: UInt64 = 42,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         precondition(!methods.isEmpty, "localisation needs at least one method")
         let preds = predictions(model, images: images)
@@ -321,7 +323,7 @@ public enum Localisation {
                             height: images.height, width: images.width)
             let input = model.encode(grid.reshaped([1] + grid.shape))
             var exampleMaps = [(name: String, values: [Float])]()
-            for (m, method) in methods.enumerated() {
+            for (m, method) in methods.enumerated() where g < (gridLimits[method.name] ?? Int.max) {
                 // All cells' classes at once: sampling methods share their forward passes between them.
                 let maps = try method.attribute(model, input: input, targets: plan.classes[g])
                 for (k, map) in maps.enumerated() {

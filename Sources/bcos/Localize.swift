@@ -30,6 +30,11 @@ struct Localize: ParsableCommand {
     @Option(name: .long, help: "Comma-separated attribution methods (\(Methods.names.joined(separator: ", "))), or 'all'.")
     var methods: String = "bcos"
 
+    @Option(name: .customLong("slow-grids"), help: """
+        Play intgrad, lime and rise (the slow methods) on only the first N grids (default: all --grids).
+        """)
+    var slowGrids: Int?
+
     @Option(name: .long, help: "Odd mean-filter size for each map before clamping (1: none; the paper: 15 on ImageNet).")
     var smooth: Int = 1
 
@@ -50,6 +55,8 @@ struct Localize: ParsableCommand {
         guard grids >= 1 else { throw BcosError("--grids must be at least 1, got \(grids)") }
         guard smooth >= 1 && smooth % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smooth)") }
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
+        if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
+        let limits = slowGrids.map { n in Dictionary(uniqueKeysWithValues: ["intgrad", "lime", "rise"].map { ($0, n) }) } ?? [:]
         let chosen = try Self.methods(methods)
         let m = try BcosModel.load(model)
         var d = try CLI.fitted(m, modelPath: model, try Dataset.load(data, split: .test, transform: CLI.transform(for: m)),
@@ -65,7 +72,8 @@ struct Localize: ParsableCommand {
         let images = Localisation.Images(channels: d.channels, height: d.height, width: d.width, labels: d.labels) {
             d.batch($0).images
         }
-        let report = try Localisation.run(m, images: images, n: grid, grids: grids, methods: chosen, smooth: smooth) {
+        let report = try Localisation.run(m, images: images, n: grid, grids: grids, methods: chosen, gridLimits: limits,
+                                          smooth: smooth) {
             done, total in
             let now = Date()
             if done == 0 { gridsStarted = now }
@@ -93,7 +101,7 @@ struct Localize: ParsableCommand {
                 "methods": report.methods.map { method -> [String: Any] in
                     let s = method.summary
                     return ["name": method.name, "median": s.median, "q1": s.q1, "q3": s.q3, "mean": s.mean,
-                            "cells": s.count, "scores": method.scores]
+                            "cells": s.count, "grids": s.count / (grid * grid), "scores": method.scores]
                 },
             ])
             return
@@ -112,7 +120,7 @@ struct Localize: ParsableCommand {
         print("method".rightPad(width) + "  grids  cells  median      Q1      Q3    mean")
         for method in report.methods {
             let s = method.summary
-            print(method.name.rightPad(width) + String(report.grids).leftPad(7) + String(s.count).leftPad(7)
+            print(method.name.rightPad(width) + String(s.count / (grid * grid)).leftPad(7) + String(s.count).leftPad(7)
                   + [s.median, s.q1, s.q3, s.mean].map { String(format: "%8.4f", $0) }.joined())
         }
         for path in paths ?? [] { print("wrote     \(path)") }

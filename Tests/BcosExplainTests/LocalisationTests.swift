@@ -255,4 +255,17 @@ final class LocalisationTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("a 3x3 grid needs more than 9 such classes"), "\($0)")
         }
     }
+
+    /// Slow methods on fewer grids: the first grids' scores equal the full run's.
+    func testGridLimitsPlayTheFirstGridsOnly() throws {
+        let (model, images) = try tinyGame()
+        let methods: [any AttributionMethod] = [BcosContributions(), Occlusion()]
+        let full = try Localisation.run(model, images: images, n: 2, grids: 3, methods: methods)
+        let limited = try Localisation.run(model, images: images, n: 2, grids: 3, methods: methods,
+                                           gridLimits: ["occlusion": 1])
+        XCTAssertEqual(limited.methods[0].scores, full.methods[0].scores)
+        XCTAssertEqual(limited.methods[1].scores.count, 4, "one 2x2 grid")
+        XCTAssertEqual(limited.methods[1].scores, Array(full.methods[1].scores.prefix(4)))
+        XCTAssertEqual(limited.example.maps.count, 2, "the example grid has every method")
+    }
 }
