@@ -31,7 +31,7 @@ struct Localize: ParsableCommand {
     var methods: String = "bcos"
 
     @Option(name: .customLong("slow-grids"), help: """
-        Play intgrad, lime and rise (the slow methods) on only the first N grids (default: all --grids).
+        Play intgrad, lime, rise and occlusion (the slow methods) on only the first N grids (default: all --grids).
         """)
     var slowGrids: Int?
 
@@ -56,13 +56,16 @@ struct Localize: ParsableCommand {
         guard smooth >= 1 && smooth % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smooth)") }
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
         if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
-        let limits = slowGrids.map { n in Dictionary(uniqueKeysWithValues: ["intgrad", "lime", "rise"].map { ($0, n) }) } ?? [:]
-        let chosen = try Self.methods(methods)
+        let limits = slowGrids.map { n in
+            Dictionary(uniqueKeysWithValues: ["intgrad", "lime", "rise", "occlusion"].map { ($0, n) })
+        } ?? [:]
+        _ = try Self.methods(methods, cell: 32)  // refuse a bad list before loading anything
         let m = try BcosModel.load(model)
         var d = try CLI.fitted(m, modelPath: model, try Dataset.load(data, split: .test, transform: CLI.transform(for: m)),
                                dataPath: data)
         if let limit { d = d.prefix(limit) }
         try m.validateInput(height: grid * d.height, width: grid * d.width, what: "a \(grid)x\(grid) grid")
+        let chosen = try Self.methods(methods, cell: min(d.height, d.width))
         let paths = try out.map { dir in
             try ["localisation_boxplot.png", "localisation_example.png"].map { try CLI.outputPath(dir, $0, force: force) }
         }
@@ -127,7 +130,10 @@ struct Localize: ParsableCommand {
     }
 
     /// The methods a user listed (comma-separated names, or `all`), in the order given.
-    static func methods(_ list: String) throws -> [any AttributionMethod] {
+    ///
+    /// Occlusion's window follows the size of one image, not of the grid: the paper's CIFAR-10 setting (9x9
+    /// windows, stride 2, for 32 px images), scaled for other image sizes.
+    static func methods(_ list: String, cell: Int) throws -> [any AttributionMethod] {
         let names = list.trimmingCharacters(in: .whitespaces).lowercased() == "all"
             ? Methods.names
             : list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -137,6 +143,10 @@ struct Localize: ParsableCommand {
         var seen = Set<String>()
         return try names.map { name in
             guard seen.insert(name).inserted else { throw BcosError("method '\(name)' is listed twice in --methods") }
+            if name == "occlusion" {
+                let window = max(3, (cell * 9 + 16) / 32) | 1
+                return Occlusion(window: window, stride: max(2, (window + 2) / 4))
+            }
             return try Methods.named(name, interactive: true)  // RISE with the paper's 500 masks
         }
     }
