@@ -87,7 +87,8 @@ final class ExplorerEndToEndTests: CLITestCase {
         let (data, _) = try makeFixture()
         let gray = tmp.file("gray.safetensors")
         _ = assertSuccess(["init", "--out", gray, "--gray", "--classes", "3", "--widths", "4,4,4,4,4,4,4,4"])
-        assertUserError(["explore", "--data", data, "--model", gray], mentions: ["no model fits"])
+        // The model given with --model is checked against the data first, naming both and the mismatch.
+        assertUserError(["explore", "--data", data, "--model", gray], mentions: [data, gray, "3-channel", "takes 1"])
         assertUserError(["explore", "--data", tmp.file("missing")], mentions: ["missing"])
     }
 }
