@@ -210,7 +210,23 @@ enum ConvKernels {
             }
             Scratch.with(co * p) { raw in
                 for img in 0..<n {
-                    for gi in 0..<g {
+                    // Many small groups (depthwise convs): one group per job, each single-threaded.
+                    if g >= workers && g > 1 {
+                        let rawp = SharedPointer(raw)
+                        parallelFor(g, grain: max(1, og * k * p)) { gi in
+                            let src = xp.base + (img * s.inChannels + gi * cg) * h * w
+                            let wg = wp.base + gi * og * k, out = rawp.base + gi * og * p
+                            if direct {
+                                GEMM.sgemm(m: og, n: p, k: k, a: wg, lda: k, b: src, ldb: p, c: out, ldc: p)
+                                return
+                            }
+                            Scratch.with(k * p) { cols in
+                                im2col(src, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow, cols: cols, ld: p, colOffset: 0)
+                                GEMM.sgemm(m: og, n: p, k: k, a: wg, lda: k, b: cols, ldb: p, c: out, ldc: p)
+                            }
+                        }
+                    }
+                    for gi in 0..<g where !(g >= workers && g > 1) {
                         let src = xp.base + (img * s.inChannels + gi * cg) * h * w
                         let wg = wp.base + gi * og * k
                         if direct {
@@ -288,6 +304,23 @@ enum ConvKernels {
                 return
             }
             for img in 0..<n {
+                // Many small groups (depthwise convs): one group per job, each single-threaded.
+                if g >= workers && g > 1 {
+                    parallelFor(g, grain: max(1, og * k * p)) { gi in
+                        let src = gyp.base + (img * s.outChannels + gi * og) * p
+                        let dst = gxp.base + (img * s.inChannels + gi * cg) * h * w
+                        let wg = wp.base + gi * og * k
+                        if direct {
+                            GEMM.sgemm(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: src, ldb: p, c: dst, ldc: p)
+                            return
+                        }
+                        Scratch.with(k * p) { cols in
+                            GEMM.sgemm(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: src, ldb: p, c: cols, ldc: p)
+                            col2im(cols, ld: p, colOffset: 0, channels: cg, h: h, w: w, shape: s, oh: oh, ow: ow, dst: dst)
+                        }
+                    }
+                    continue
+                }
                 for gi in 0..<g {
                     let src = gyp.base + (img * s.outChannels + gi * og) * p
                     let dst = gxp.base + (img * s.inChannels + gi * cg) * h * w

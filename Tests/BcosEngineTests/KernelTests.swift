@@ -63,6 +63,10 @@ final class KernelTests: XCTestCase {
         (ConvShape(inChannels: 3, outChannels: 2, kernelH: 7, kernelW: 1, paddingH: 3, paddingW: 0), [1, 3, 10, 9]),
         (ConvShape(inChannels: 4, outChannels: 4, kernelH: 3, kernelW: 1, stride: 2, paddingH: 1, paddingW: 0, groups: 2),
          [2, 4, 9, 7]),
+        // One image with many groups (depthwise, ResNeXt-like, grouped 1x1): the group-parallel path.
+        (ConvShape(inChannels: 6, outChannels: 6, kernel: 7, stride: 1, padding: 3, groups: 6), [1, 6, 9, 8]),
+        (ConvShape(inChannels: 6, outChannels: 9, kernel: 3, stride: 2, padding: 1, groups: 3), [1, 6, 9, 9]),
+        (ConvShape(inChannels: 8, outChannels: 4, kernel: 1, groups: 4), [1, 8, 5, 6]),
     ]
 
     func testConvForwardMatchesNaive() {
