@@ -129,6 +129,52 @@ enum ConvKernels {
         }
     }
 
+    /// One channel convolved with its own kernel (a depthwise conv's group), directly: `out[oh, ow]`.
+    static func depthwise(_ src: UnsafePointer<Float>, h: Int, w: Int, weight: UnsafePointer<Float>, shape s: ConvShape,
+                          oh: Int, ow: Int, out: UnsafeMutablePointer<Float>) {
+        let kh = s.kernelH, kw = s.kernelW, st = s.stride, pad = s.paddingW
+        for oy in 0..<oh {
+            let y0 = oy * st - s.paddingH, dst = out + oy * ow
+            dst.update(repeating: 0, count: ow)
+            for ky in max(0, -y0)..<min(kh, h - y0) {
+                let row = src + (y0 + ky) * w
+                for kx in 0..<kw {
+                    // Output columns whose input column ox*st - pad + kx lies inside the row.
+                    let lo = max(0, (pad - kx + st - 1) / st), hi = min(ow, (w + pad - kx + st - 1) / st)
+                    if lo >= hi { continue }
+                    let wv = weight[ky * kw + kx], base = row - pad + kx
+                    if st == 1 {
+                        for ox in lo..<hi { dst[ox] += wv * base[ox] }
+                    } else {
+                        for ox in lo..<hi { dst[ox] += wv * base[ox * st] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transpose of `depthwise`: adds each output gradient times the kernel onto the input plane `dst`.
+    static func depthwiseTransposed(_ gy: UnsafePointer<Float>, oh: Int, ow: Int, weight: UnsafePointer<Float>,
+                                    shape s: ConvShape, h: Int, w: Int, dst: UnsafeMutablePointer<Float>) {
+        let kh = s.kernelH, kw = s.kernelW, st = s.stride, pad = s.paddingW
+        for oy in 0..<oh {
+            let y0 = oy * st - s.paddingH, grow = gy + oy * ow
+            for ky in max(0, -y0)..<min(kh, h - y0) {
+                let row = dst + (y0 + ky) * w
+                for kx in 0..<kw {
+                    let lo = max(0, (pad - kx + st - 1) / st), hi = min(ow, (w + pad - kx + st - 1) / st)
+                    if lo >= hi { continue }
+                    let wv = weight[ky * kw + kx], base = row - pad + kx
+                    if st == 1 {
+                        for ox in lo..<hi { base[ox] += wv * grow[ox] }
+                    } else {
+                        for ox in lo..<hi { base[ox * st] += wv * grow[ox] }
+                    }
+                }
+            }
+        }
+    }
+
     /// How many images to pack side by side into one GEMM so that the matrix is wide enough to run fast.
     static func chunkSize(batch: Int, positions: Int, patch: Int) -> Int {
         let targetColumns = 2048
@@ -216,6 +262,10 @@ enum ConvKernels {
                         parallelFor(g, grain: max(1, og * k * p)) { gi in
                             let src = xp.base + (img * s.inChannels + gi * cg) * h * w
                             let wg = wp.base + gi * og * k, out = rawp.base + gi * og * p
+                            if cg == 1 && og == 1 {
+                                depthwise(src, h: h, w: w, weight: wg, shape: s, oh: oh, ow: ow, out: out)
+                                return
+                            }
                             if direct {
                                 GEMM.sgemm(m: og, n: p, k: k, a: wg, lda: k, b: src, ldb: p, c: out, ldc: p)
                                 return
@@ -310,6 +360,10 @@ enum ConvKernels {
                         let src = gyp.base + (img * s.outChannels + gi * og) * p
                         let dst = gxp.base + (img * s.inChannels + gi * cg) * h * w
                         let wg = wp.base + gi * og * k
+                        if cg == 1 && og == 1 {
+                            depthwiseTransposed(src, oh: oh, ow: ow, weight: wg, shape: s, h: h, w: w, dst: dst)
+                            return
+                        }
                         if direct {
                             GEMM.sgemm(transA: true, m: k, n: p, k: og, a: wg, lda: k, b: src, ldb: p, c: dst, ldc: p)
                             return
@@ -504,6 +558,28 @@ enum ConvKernels {
                     for i in 0..<(h * w) { sq[i] += plane[i] * plane[i] }
                 }
                 let dst = op.base + job * oh * ow
+                if cg == 1 && g > 1 {
+                    // Depthwise convs (large kernels, one channel per group): a separable box sum, each row's window
+                    // sums at the output columns, then those summed over the window's rows.
+                    var rows = [Float](repeating: 0, count: h * ow)
+                    for y in 0..<h {
+                        for ox in 0..<ow {
+                            let x0 = ox * s.stride - s.paddingW, xa = max(0, x0), xb = max(xa, min(w, x0 + s.kernelW))
+                            var acc: Float = 0
+                            for xx in xa..<xb { acc += sq[y * w + xx] }
+                            rows[y * ow + ox] = acc
+                        }
+                    }
+                    for oy in 0..<oh {
+                        let y0 = oy * s.stride - s.paddingH, ya = max(0, y0), yb = max(ya, min(h, y0 + s.kernelH))
+                        let out = dst + oy * ow
+                        out.update(repeating: 0, count: ow)
+                        for yy in ya..<yb {
+                            for ox in 0..<ow { out[ox] += rows[yy * ow + ox] }
+                        }
+                    }
+                    return
+                }
                 for oy in 0..<oh {
                     let y0 = oy * s.stride - s.paddingH
                     let ya = max(0, y0), yb = min(h, y0 + s.kernelH)

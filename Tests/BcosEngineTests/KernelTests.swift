@@ -67,6 +67,8 @@ final class KernelTests: XCTestCase {
         (ConvShape(inChannels: 6, outChannels: 6, kernel: 7, stride: 1, padding: 3, groups: 6), [1, 6, 9, 8]),
         (ConvShape(inChannels: 6, outChannels: 9, kernel: 3, stride: 2, padding: 1, groups: 3), [1, 6, 9, 9]),
         (ConvShape(inChannels: 8, outChannels: 4, kernel: 1, groups: 4), [1, 8, 5, 6]),
+        (ConvShape(inChannels: 4, outChannels: 4, kernelH: 3, kernelW: 5, stride: 2, paddingH: 1, paddingW: 2, groups: 4),
+         [1, 4, 9, 11]),
     ]
 
     func testConvForwardMatchesNaive() {
