@@ -132,6 +132,13 @@ public struct BcosModel: Sendable {
         return activations * 4 * 4
     }
 
+    /// Images per batched inference pass: at most `preferred`, and few enough that the batch's activations stay
+    /// within about `budget` bytes (256 CIFAR images, a handful at ImageNet size).
+    public func inferenceBatch(height: Int, width: Int, preferred: Int = 256, budget: Int = 768 << 20) -> Int {
+        let perImage = max(1, explainBytes(height: height, width: width) / 4)  // every activation once, in float32
+        return max(1, min(preferred, budget / perImage))
+    }
+
     /// Checks that an encoded input of `height x width` gives every layer a non-empty output and fits in memory.
     ///
     /// - Parameter what: names the input in the error message (e.g. the image path).

@@ -63,7 +63,8 @@ public enum Localisation {
     ///   - images: the images and their labels.
     ///   - batchSize: images per forward pass.
     /// - Returns: `[images.count]` predictions, in image order.
-    public static func predictions(_ model: BcosModel, images: Images, batchSize: Int = 256) -> [Prediction] {
+    public static func predictions(_ model: BcosModel, images: Images, batchSize: Int? = nil) -> [Prediction] {
+        let batchSize = batchSize ?? model.inferenceBatch(height: images.height, width: images.width)
         var out = [Prediction]()
         out.reserveCapacity(images.count)
         var start = 0

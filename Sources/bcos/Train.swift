@@ -302,7 +302,8 @@ final class Progress {
 
 /// Batched evaluation of a model on a dataset.
 enum Evaluate {
-    static func run(_ model: BcosModel, on data: Dataset, limit: Int? = nil, batch: Int = 256) -> Evaluation {
+    static func run(_ model: BcosModel, on data: Dataset, limit: Int? = nil, batch: Int? = nil) -> Evaluation {
+        let batch = batch ?? model.inferenceBatch(height: data.height, width: data.width)
         var result = Evaluation(classes: model.config.numClasses)
         let n = min(data.count, limit ?? data.count)
         var start = 0

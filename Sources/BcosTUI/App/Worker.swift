@@ -119,7 +119,7 @@ public final class Worker: @unchecked Sendable {
         let layers = model.network.nodes.indices.dropFirst().map { (model.network.nodes[$0].name, shapes[$0]) }
         inbox.post(.modelReady(generation: generation, layers: layers))
         // Predict everything in batches, newest model only.
-        let batch = 256
+        let batch = model.inferenceBatch(height: dataset.height, width: dataset.width)
         var start = 0
         while start < dataset.count {
             lock.lock()
