@@ -8,23 +8,15 @@ the same number of threads. Run it next to `bcos bench --arch NAME` on the same 
     /work/venv/bin/python tools/bench_torch_zoo.py --arch resnet50 [--threads 2] [--repeats 10]
 """
 import argparse
+import os
 import resource
-import statistics
-import time
+import sys
 
 import torch
 import bcos.models.pretrained as zoo
 
-
-def median_seconds(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import median_seconds  # noqa: E402  (the same timing loop as the CIFAR-10 baseline)
 
 
 def main():

@@ -66,9 +66,7 @@ enum ConvKernels {
             for ky in 0..<kh {
                 for kx in 0..<kw {
                     let row = cols + ((c * kh + ky) * kw + kx) * ld + colOffset
-                    // Output columns whose input column lies inside the image.
-                    let lo = max(0, (pad - kx + st - 1) / st)
-                    let hi = min(ow, (w + pad - kx + st - 1) / st)
+                    let (lo, hi) = validColumns(kx: kx, w: w, ow: ow, stride: st, pad: pad)
                     for oy in 0..<oh {
                         let iy = oy * st - padH + ky
                         let dst = row + oy * ow
@@ -110,8 +108,7 @@ enum ConvKernels {
             for ky in 0..<kh {
                 for kx in 0..<kw {
                     let row = cols + ((c * kh + ky) * kw + kx) * ld + colOffset
-                    let lo = max(0, (pad - kx + st - 1) / st)
-                    let hi = min(ow, (w + pad - kx + st - 1) / st)
+                    let (lo, hi) = validColumns(kx: kx, w: w, ow: ow, stride: st, pad: pad)
                     if lo >= hi { continue }
                     for oy in 0..<oh {
                         let iy = oy * st - padH + ky
@@ -129,6 +126,13 @@ enum ConvKernels {
         }
     }
 
+    /// The output columns `lo..<hi` whose input column `ox * stride - pad + kx` lies inside a row of `w` pixels
+    /// (empty when `lo >= hi`): the part of a kernel column that does not fall into the zero padding.
+    @inline(__always)
+    static func validColumns(kx: Int, w: Int, ow: Int, stride st: Int, pad: Int) -> (lo: Int, hi: Int) {
+        (max(0, (pad - kx + st - 1) / st), min(ow, (w + pad - kx + st - 1) / st))
+    }
+
     /// One channel convolved with its own kernel (a depthwise conv's group), directly: `out[oh, ow]`.
     static func depthwise(_ src: UnsafePointer<Float>, h: Int, w: Int, weight: UnsafePointer<Float>, shape s: ConvShape,
                           oh: Int, ow: Int, out: UnsafeMutablePointer<Float>) {
@@ -139,8 +143,7 @@ enum ConvKernels {
             for ky in max(0, -y0)..<min(kh, h - y0) {
                 let row = src + (y0 + ky) * w
                 for kx in 0..<kw {
-                    // Output columns whose input column ox*st - pad + kx lies inside the row.
-                    let lo = max(0, (pad - kx + st - 1) / st), hi = min(ow, (w + pad - kx + st - 1) / st)
+                    let (lo, hi) = validColumns(kx: kx, w: w, ow: ow, stride: st, pad: pad)
                     if lo >= hi { continue }
                     let wv = weight[ky * kw + kx], base = row - pad + kx
                     if st == 1 {
@@ -162,7 +165,7 @@ enum ConvKernels {
             for ky in max(0, -y0)..<min(kh, h - y0) {
                 let row = dst + (y0 + ky) * w
                 for kx in 0..<kw {
-                    let lo = max(0, (pad - kx + st - 1) / st), hi = min(ow, (w + pad - kx + st - 1) / st)
+                    let (lo, hi) = validColumns(kx: kx, w: w, ow: ow, stride: st, pad: pad)
                     if lo >= hi { continue }
                     let wv = weight[ky * kw + kx], base = row - pad + kx
                     if st == 1 {

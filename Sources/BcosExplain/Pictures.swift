@@ -2,6 +2,12 @@ import Foundation
 
 /// Exported pictures: signed maps (optionally over the image, with a colour bar) and labelled composite panels.
 public enum Pictures {
+    /// The integer nearest-neighbour factor that makes the longer side of an exported picture at least 256 px.
+    public static func defaultUpscale(height h: Int, width w: Int) -> Int {
+        let m = max(1, max(h, w))
+        return max(1, (256 + m - 1) / m)
+    }
+
     /// A signed map `[H*W]` in blue-white-red, clipped at the 99.5th percentile of |map| (the range returned).
     /// With `over` (the image as `[H, W, 3]` RGB), the colour is laid over a grey copy of the image with opacity
     /// |map| / range, so the image shows through where the map is near 0.

@@ -27,14 +27,13 @@ struct Explain: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    @OptionGroup var pictures: PictureOptions
+
     @Option(name: .long, help: "What to explain (see below).")
     var target: String = "predicted"
 
     @Option(name: .long, help: "Attribution method: \(Methods.names.joined(separator: ", ")) (see below).")
     var method: String = "bcos"
-
-    @Option(name: .long, help: "Directory for the PNGs (created if missing).")
-    var out: String?
 
     @Flag(name: .long, help: """
         Print one JSON object (logits, predicted, target, method, attribution; contributions, completeness_error \
@@ -45,29 +44,17 @@ struct Explain: ParsableCommand {
     @Flag(name: .long, help: "Include W(x) ([C][H][W]) in the JSON output (bcos only).")
     var weights = false
 
-    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15; bcos only).")
-    var smooth: Int?
-
-    @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
-    var upscale: Int?
-
     @Flag(name: .long, help: "Draw signed maps over a grey copy of the image (opacity |value| / clip range).")
     var overlay = false
-
-    @Flag(name: .customLong("colour-bar"), help: "Add a blue-white-red colour bar with its range under signed maps.")
-    var colourBar = false
 
     @Flag(name: .long, help: """
         Also write <stem>_panel.png: image | colour explanation | contribution map | top-2 Δ map for bcos,         image | map for a post-hoc method; titled, with colour bars.
         """)
     var panel = false
 
-    @Flag(name: .long, help: "Replace existing PNGs in --out.")
-    var force = false
-
     func run() throws {
         let attribution = try Methods.named(method)
-        if out == nil, let flag = [(panel, "--panel"), (overlay, "--overlay"), (colourBar, "--colour-bar")].first(where: \.0)?.1 {
+        if pictures.out == nil, let flag = [(panel, "--panel"), (overlay, "--overlay"), (pictures.colourBar, "--colour-bar")].first(where: \.0)?.1 {
             throw BcosError("\(flag) shapes the PNGs; add --out DIR to write them")
         }
         let m = try BcosModel.load(model)
@@ -81,18 +68,17 @@ struct Explain: ParsableCommand {
         let e = try m.explain(x, target: t)
         let h = x.shape[2], w = x.shape[3]
         var files = [String]()
-        if let out {
-            let smoothing = smooth ?? (max(h, w) < 64 ? 1 : 15)
-            guard smoothing >= 1 && smoothing % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smoothing)") }
-            let factor = try upscaleFactor(height: h, width: w)
-            let contribPath = try CLI.outputPath(out, "\(stem)_contributions.png", force: force)
-            let colourPath = try CLI.outputPath(out, "\(stem)_explanation.png", force: force)
-            let panelPath = panel ? try CLI.outputPath(out, "\(stem)_panel.png", force: force) : nil
+        if pictures.out != nil {
+            let smoothing = try pictures.smoothing(height: h, width: w)
+            let factor = try pictures.factor(height: h, width: w)
+            let contribPath = try pictures.path("\(stem)_contributions.png")
+            let colourPath = try pictures.path("\(stem)_explanation.png")
+            let panelPath = panel ? try pictures.path("\(stem)_panel.png") : nil
             let original = CLI.imageRGB(x, channels: m.config.imageChannels)
             try writeSigned(e.contributions.data, image: original, height: h, width: w, factor: factor, to: contribPath)
             let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smoothing)
             let colour = Visualize.composite(rgba, background: 0)
-            try writePNG(colour, height: h, width: w, factor: factor, to: colourPath)
+            try pictures.write(Canvas(pixels: colour, width: w, height: h, factor: factor), to: colourPath)
             files = [contribPath, colourPath]
             if let panelPath {
                 let delta = try m.explain(x, target: .topTwoDelta)
@@ -106,7 +92,7 @@ struct Explain: ParsableCommand {
                     Pictures.Tile(title: "contributions " + what, rgb: signed.rgb, range: signed.range),
                     Pictures.Tile(title: "delta \(m.classes[a]) - \(m.classes[b])", rgb: signedDelta.rgb, range: signedDelta.range),
                 ]
-                try write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+                try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
                 files.append(panelPath)
             }
         }
@@ -148,13 +134,6 @@ struct Explain: ParsableCommand {
         for f in files { print("wrote      \(f)") }
     }
 
-    /// `--upscale`, or the default that makes the longer side at least 256 px.
-    private func upscaleFactor(height h: Int, width w: Int) throws -> Int {
-        let factor = upscale ?? max(1, (256 + max(h, w) - 1) / max(h, w))
-        guard factor >= 1 && factor <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(factor)") }
-        return factor
-    }
-
     /// The explained image: its description, a stem for output file names, its true class when known.
     struct Subject {
         var image: String
@@ -165,12 +144,8 @@ struct Explain: ParsableCommand {
     /// A signed map `[H*W]` as a blue-white-red PNG, clipped at the 99.5th percentile of |map|, upscaled; over the
     /// image with `--overlay`, with a colour bar with `--colour-bar`.
     private func writeSigned(_ map: [Float], image: [UInt8], height h: Int, width w: Int, factor: Int, to path: String) throws {
-        try write(Pictures.signedPicture(map, width: w, height: h, factor: factor, over: overlay ? image : nil, bar: colourBar),
-                  to: path)
-    }
-
-    private func write(_ canvas: Canvas, to path: String) throws {
-        try PNG.write(Image(width: canvas.width, height: canvas.height, rgb: canvas.rgb), to: path, overwrite: force)
+        try pictures.write(Pictures.signedPicture(map, width: w, height: h, factor: factor, over: overlay ? image : nil,
+                                                  bar: pictures.colourBar), to: path)
     }
 
     /// A short title for a target: a class name, a difference, a neuron.
@@ -181,13 +156,6 @@ struct Explain: ParsableCommand {
         case .neuron(let layer, let channel, _): return "\(layer):\(channel)"
         default: return ""
         }
-    }
-
-    /// 8-bit RGB `[H, W, 3]` as a PNG, nearest-neighbour upscaled by `factor`.
-    private func writePNG(_ rgb: [UInt8], height h: Int, width w: Int, factor: Int, to path: String) throws {
-        try PNG.write(Image(width: w * factor, height: h * factor,
-                            rgb: Visualize.upscale(rgb, width: w, height: h, channels: 3, factor: factor)),
-                      to: path, overwrite: force)
     }
 
     /// A map `[H*W]` as H JSON arrays of W numbers.
@@ -220,7 +188,9 @@ struct Explain: ParsableCommand {
         let stem = subject.stem
         let name = attribution.name
         guard !weights else { throw BcosError("--weights applies to --method bcos only; \(name) has no W(x)") }
-        guard smooth == nil else { throw BcosError("--smooth applies to --method bcos only (the colour explanation)") }
+        guard pictures.smooth == nil else {
+            throw BcosError("--smooth applies to --method bcos only (the colour explanation)")
+        }
         let logits = m.logits(x).data
         let predicted = logits.indices.max { logits[$0] < logits[$1] }!
         let k: Int
@@ -235,11 +205,11 @@ struct Explain: ParsableCommand {
         // Paths are checked before the (possibly slow) attribution so that a refusal comes at once.
         var mapPath: String?, topPath: String?, panelPath: String?
         var factor = 1
-        if let out {
-            factor = try upscaleFactor(height: h, width: w)
-            mapPath = try CLI.outputPath(out, "\(stem)_\(name).png", force: force)
-            if attribution is LIME { topPath = try CLI.outputPath(out, "\(stem)_lime_top5.png", force: force) }
-            if panel { panelPath = try CLI.outputPath(out, "\(stem)_\(name)_panel.png", force: force) }
+        if pictures.out != nil {
+            factor = try pictures.factor(height: h, width: w)
+            mapPath = try pictures.path("\(stem)_\(name).png")
+            if attribution is LIME { topPath = try pictures.path("\(stem)_lime_top5.png") }
+            if panel { panelPath = try pictures.path("\(stem)_\(name)_panel.png") }
         }
         let start = Date()
         var integrated: IntegratedGradients.Result?
@@ -262,7 +232,8 @@ struct Explain: ParsableCommand {
             files.append(mapPath)
         }
         if let topPath, let lime {
-            try writePNG(topSuperpixels(x, model: m, mask: lime.topMask(5)), height: h, width: w, factor: factor, to: topPath)
+            try pictures.write(Canvas(pixels: topSuperpixels(x, model: m, mask: lime.topMask(5)), width: w, height: h,
+                                      factor: factor), to: topPath)
             files.append(topPath)
         }
         if let panelPath {
@@ -270,7 +241,7 @@ struct Explain: ParsableCommand {
             var tiles = [Pictures.Tile(title: "image", rgb: original),
                          Pictures.Tile(title: "\(name) \(m.classes[k])", rgb: signed.rgb, range: signed.range)]
             if let lime { tiles.append(Pictures.Tile(title: "lime top 5", rgb: topSuperpixels(x, model: m, mask: lime.topMask(5)))) }
-            try write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+            try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
             files.append(panelPath)
         }
         let description = "logit \(k) (\(m.classes[k]))"

@@ -131,7 +131,7 @@ struct Localize: ParsableCommand {
 
     /// The methods a user listed (comma-separated names, or `all`), in the order given.
     ///
-    /// Occlusion's window follows the size of one image, not of the grid: the paper's CIFAR-10 setting (9x9
+    /// Occlusion's window follows the size of one image, not of the grid: the v1 code's CIFAR-10 "Occ9" setting (9x9
     /// windows, stride 2, for 32 px images), scaled for other image sizes.
     static func methods(_ list: String, cell: Int) throws -> [any AttributionMethod] {
         let names = list.trimmingCharacters(in: .whitespaces).lowercased() == "all"

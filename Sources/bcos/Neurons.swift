@@ -22,6 +22,8 @@ struct Neurons: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    @OptionGroup var pictures: PictureOptions
+
     @Option(name: .long, help: "Layer name, or #N for node N (see `bcos info`).")
     var layer: String
 
@@ -31,23 +33,9 @@ struct Neurons: ParsableCommand {
     @Option(name: .long, help: "Rank by max (largest activation over positions, default) or mean.")
     var by: String = "max"
 
-    @Option(name: .long, help: "Directory for the PNGs (created if missing).")
-    var out: String?
-
     @Flag(name: .long, help: "Print one JSON object instead of the table.")
     var json = false
 
-    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15).")
-    var smooth: Int?
-
-    @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
-    var upscale: Int?
-
-    @Flag(name: .customLong("colour-bar"), help: "Add a colour bar with its range under the contribution maps.")
-    var colourBar = false
-
-    @Flag(name: .long, help: "Replace existing PNGs in --out.")
-    var force = false
 
     func run() throws {
         guard top >= 1 else { throw BcosError("--top must be at least 1, got \(top)") }
@@ -59,21 +47,19 @@ struct Neurons: ParsableCommand {
         let h = x.shape[2], w = x.shape[3]
         let shape = m.network.shapes(input: x.shape)[node]
         let ranked = try m.rankNeurons(x, layer: name, top: top, byMean: by == "mean")
-        let smoothing = smooth ?? (max(h, w) < 64 ? 1 : 15)
-        guard smoothing >= 1 && smoothing % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smoothing)") }
-        let factor = upscale ?? max(1, (256 + max(h, w) - 1) / max(h, w))
-        guard factor >= 1 && factor <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(factor)") }
+        let smoothing = try pictures.smoothing(height: h, width: w)
+        let factor = try pictures.factor(height: h, width: w)
         let safeName = name.replacingOccurrences(of: "/", with: "-")
 
         // Every output path is checked before the work so that a refusal comes at once.
         var paths = [(explanation: String, contributions: String)]()
         var panelPath: String?
-        if let out {
+        if pictures.out != nil {
             for n in ranked {
-                paths.append((try CLI.outputPath(out, "\(stem)_\(safeName)_ch\(n.channel)_explanation.png", force: force),
-                              try CLI.outputPath(out, "\(stem)_\(safeName)_ch\(n.channel)_contributions.png", force: force)))
+                paths.append((try pictures.path("\(stem)_\(safeName)_ch\(n.channel)_explanation.png"),
+                              try pictures.path("\(stem)_\(safeName)_ch\(n.channel)_contributions.png")))
             }
-            panelPath = try CLI.outputPath(out, "\(stem)_\(safeName)_neurons.png", force: force)
+            panelPath = try pictures.path("\(stem)_\(safeName)_neurons.png")
         }
 
         var rows = [[String: Any]]()
@@ -88,9 +74,9 @@ struct Neurons: ParsableCommand {
             if !paths.isEmpty {
                 let colour = Visualize.composite(Visualize.colourExplanation(input: e.input, weights: e.weights,
                                                                              smooth: smoothing))
-                try writePNG(Canvas(pixels: colour, width: w, height: h, factor: factor), to: paths[i].explanation)
-                try writePNG(Pictures.signedPicture(e.contributions.data, width: w, height: h, factor: factor,
-                                                    bar: colourBar), to: paths[i].contributions)
+                try pictures.write(Canvas(pixels: colour, width: w, height: h, factor: factor), to: paths[i].explanation)
+                try pictures.write(Pictures.signedPicture(e.contributions.data, width: w, height: h, factor: factor,
+                                                          bar: pictures.colourBar), to: paths[i].contributions)
                 files += [paths[i].explanation, paths[i].contributions]
                 row["files"] = [paths[i].explanation, paths[i].contributions]
                 tiles.append(Pictures.Tile(title: "ch \(n.channel) " + String(format: "%.3g", n.activation), rgb: colour))
@@ -98,8 +84,8 @@ struct Neurons: ParsableCommand {
             rows.append(row)
         }
         if let panelPath {
-            try writePNG(Pictures.panel(tiles, width: w, height: h, factor: max(1, min(factor, 160 / max(h, w)))),
-                         to: panelPath)
+            try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: max(1, min(factor, 160 / max(h, w)))),
+                               to: panelPath)
             files.append(panelPath)
         }
         if json {
@@ -120,9 +106,5 @@ struct Neurons: ParsableCommand {
                   + "   \("(\(n.y), \(n.x))".rightPad(10))  \(String(format: "%.2g", err))")
         }
         for f in files { print("wrote      \(f)") }
-    }
-
-    private func writePNG(_ c: Canvas, to path: String) throws {
-        try PNG.write(Image(width: c.width, height: c.height, rgb: c.rgb), to: path, overwrite: force)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BcosData
 import BcosEngine
+import BcosExplain
 import Foundation
 
 /// The image a command explains: a PNG/JPEG file, or one image of a dataset.
@@ -47,6 +48,45 @@ struct InputOptions: ParsableArguments {
         default:
             throw BcosError("give either --image or --data, not both")
         }
+    }
+}
+
+/// Where and how a command writes its PNGs (`explain`, `neurons`).
+struct PictureOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory for the PNGs (created if missing).")
+    var out: String?
+
+    @Option(name: .long, help: "Odd mean-filter size for the colour explanation's opacity (default 1 below 64 px, else 15).")
+    var smooth: Int?
+
+    @Option(name: .long, help: "Integer nearest-neighbour upscaling of the PNGs (default: longer side >= 256 px).")
+    var upscale: Int?
+
+    @Flag(name: .customLong("colour-bar"), help: "Add a blue-white-red colour bar with its range under signed maps.")
+    var colourBar = false
+
+    @Flag(name: .long, help: "Replace existing PNGs in --out.")
+    var force = false
+
+    /// `--smooth`, or its default for an image of this size.
+    func smoothing(height h: Int, width w: Int) throws -> Int {
+        let k = smooth ?? (max(h, w) < 64 ? 1 : 15)
+        guard k >= 1 && k % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(k)") }
+        return k
+    }
+
+    /// `--upscale`, or the default that makes the longer side at least 256 px.
+    func factor(height h: Int, width w: Int) throws -> Int {
+        let f = upscale ?? Pictures.defaultUpscale(height: h, width: w)
+        guard f >= 1 && f <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(f)") }
+        return f
+    }
+
+    /// `out/name`, refusing to replace a file unless `--force` (call only with `--out`).
+    func path(_ name: String) throws -> String { try CLI.outputPath(out!, name, force: force) }
+
+    func write(_ canvas: Canvas, to path: String) throws {
+        try PNG.write(Image(width: canvas.width, height: canvas.height, rgb: canvas.rgb), to: path, overwrite: force)
     }
 }
 

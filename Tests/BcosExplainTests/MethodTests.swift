@@ -20,6 +20,21 @@ final class MethodTests: XCTestCase {
         model.encode(TestSupport.random([1, 3, 16, 16], seed: seed))
     }
 
+    /// `g · v` and the central finite difference of the target logit along a random direction v.
+    static func directionalDerivative(_ model: BcosModel, _ x: Tensor, target: Int, gradient g: Tensor,
+                                      seed: UInt64) -> (analytic: Double, numeric: Double) {
+        var direction = TestSupport.random(x.shape, seed: seed)
+        for i in 0..<direction.count { direction.data[i] -= 0.5 }
+        let analytic = zip(g.data, direction.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let eps: Float = 1e-3
+        var plus = x, minus = x
+        for i in 0..<x.count {
+            plus.data[i] += eps * direction.data[i]
+            minus.data[i] -= eps * direction.data[i]
+        }
+        return (analytic, (logit(model, plus, target) - logit(model, minus, target)) / (2 * Double(eps)))
+    }
+
     static func logit(_ model: BcosModel, _ x: Tensor, _ target: Int) -> Double {
         Double(model.logits(x).data[target])
     }
@@ -32,16 +47,7 @@ final class MethodTests: XCTestCase {
         let map = try Gradient().attribute(model, input: x, target: 2)
         let g = try XCTUnwrap(map.perChannel)
         XCTAssertEqual(g.shape, [6, 16, 16])
-        var direction = TestSupport.random(x.shape, seed: 11)
-        for i in 0..<direction.count { direction.data[i] -= 0.5 }
-        let analytic = zip(g.data, direction.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let eps: Float = 1e-3
-        var plus = x, minus = x
-        for i in 0..<x.count {
-            plus.data[i] += eps * direction.data[i]
-            minus.data[i] -= eps * direction.data[i]
-        }
-        let numeric = (Self.logit(model, plus, 2) - Self.logit(model, minus, 2)) / (2 * Double(eps))
+        let (analytic, numeric) = Self.directionalDerivative(model, x, target: 2, gradient: g, seed: 11)
         XCTAssertEqual(analytic, numeric, accuracy: 0.05 * abs(numeric) + 1e-4, "g·v \(analytic) vs finite difference \(numeric)")
         // values are the channel sums of the gradient.
         let sum = (0..<6).reduce(0.0) { $0 + Double(g.data[$1 * 256 + 17]) }
@@ -64,16 +70,7 @@ final class MethodTests: XCTestCase {
         model = try BcosModel(config: cfg, weights: weights, source: "test")
         let x = Self.image(model)
         let g = try XCTUnwrap(try Gradient().attribute(model, input: x, target: 1).perChannel)
-        var direction = TestSupport.random(x.shape, seed: 12)
-        for i in 0..<direction.count { direction.data[i] -= 0.5 }
-        let analytic = zip(g.data, direction.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let eps: Float = 1e-3
-        var plus = x, minus = x
-        for i in 0..<x.count {
-            plus.data[i] += eps * direction.data[i]
-            minus.data[i] -= eps * direction.data[i]
-        }
-        let numeric = (Self.logit(model, plus, 1) - Self.logit(model, minus, 1)) / (2 * Double(eps))
+        let (analytic, numeric) = Self.directionalDerivative(model, x, target: 1, gradient: g, seed: 12)
         XCTAssertGreaterThan(abs(numeric), 1e-3, "the check must not be trivially satisfied")
         XCTAssertEqual(analytic, numeric, accuracy: 0.02 * abs(numeric), "g·v \(analytic) vs finite difference \(numeric)")
         // Explanation mode detaches the deviation: a different, linear map whose contributions sum to the logit.

@@ -109,7 +109,7 @@ public final class Explorer {
         do {
             try FileManager.default.createDirectory(atPath: exportDir, withIntermediateDirectories: true)
             let w = dataset.width, h = dataset.height
-            let factor = max(1, (256 + max(w, h) - 1) / max(w, h))
+            let factor = Pictures.defaultUpscale(height: h, width: w)
             var written = [String]()
             func save(_ rgb: [UInt8], _ name: String) throws {
                 let path = uniquePath(name)
