@@ -89,6 +89,19 @@ final class MethodTests: XCTestCase {
         XCTAssertNotNil(TestSupport.compare(ixg.values, bcos.values, rtol: 1e-3, atol: 0))
     }
 
+    /// At B = 1 the net is piecewise linear (MaxOut of plain linear units), so its gradient is W(x) itself and the
+    /// B-cos contribution map is Input×Gradient: the B = 1 row of the CIFAR-10 localisation table rests on this.
+    func testAtBEqualOneTheContributionMapIsInputXGradient() throws {
+        let cfg = ModelConfig(numClasses: 4, imageSize: [16, 16], widths: [8, 8, 12, 12, 12, 16, 16, 16],
+                              b: 1, maxOut: 2, scale: 1.778279, logitTemperature: 1000)
+        let model = try BcosModel.random(config: cfg, seed: 5)
+        let x = Self.image(model)
+        let ixg = try InputXGradient().attribute(model, input: x, target: 2)
+        let bcos = try BcosContributions().attribute(model, input: x, target: 2)
+        XCTAssertGreaterThan(bcos.values.map { abs($0) }.max() ?? 0, 0, "a zero map would pass trivially")
+        XCTAssertNil(TestSupport.compare(ixg.values, bcos.values, rtol: 1e-4, atol: 1e-7))
+    }
+
     func testDeepLiftIsInputXGradientForAZeroBaseline() throws {
         let model = try Self.smallModel()
         let x = Self.image(model)
