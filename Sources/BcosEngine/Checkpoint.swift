@@ -8,14 +8,18 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testAccuracy: Double?
     public var seconds: Double
     public var learningRate: Double
+    /// Training images seen in the epoch (nil in checkpoints written before it was recorded).
+    public var images: Int?
 
-    public init(epoch: Int, loss: Double, trainAccuracy: Double, testAccuracy: Double?, seconds: Double, learningRate: Double) {
+    public init(epoch: Int, loss: Double, trainAccuracy: Double, testAccuracy: Double?, seconds: Double, learningRate: Double,
+                images: Int? = nil) {
         self.epoch = epoch
         self.loss = loss
         self.trainAccuracy = trainAccuracy
         self.testAccuracy = testAccuracy
         self.seconds = seconds
         self.learningRate = learningRate
+        self.images = images
     }
 }
 
@@ -60,6 +64,11 @@ public struct TrainingState: Sendable {
     public var history: [EpochRecord]
 
     static let metaKey = "bcos.train"
+
+    /// Whether `path` is a safetensors file with a training run's metadata (reads only the header).
+    public static func isCheckpoint(_ path: String) -> Bool {
+        (try? Safetensors.metadata(path))?[metaKey] != nil
+    }
 
     public init(model: BcosModel, optimizer: Adam, settings: TrainSettings) {
         self.model = model

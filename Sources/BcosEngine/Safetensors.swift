@@ -33,6 +33,26 @@ public enum Safetensors {
         return try parse([UInt8](data), name: path)
     }
 
+    /// The string metadata of a safetensors file, reading only its header (nil entries are absent keys).
+    ///
+    /// - Throws: `BcosError` naming `path` when it cannot be read or its header is not a safetensors header.
+    public static func metadata(_ path: String) throws -> [String: String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw BcosError("cannot read '\(path)'") }
+        defer { try? handle.close() }
+        let prefix = [UInt8](handle.readData(ofLength: 8))
+        guard prefix.count == 8 else { throw BcosError("'\(path)' is too short to be a safetensors file") }
+        var len: UInt64 = 0
+        for i in 0..<8 { len |= UInt64(prefix[i]) << (8 * UInt64(i)) }
+        guard len >= 2, len <= UInt64(maxHeaderBytes) else {
+            throw BcosError("'\(path)' is not a safetensors file: implausible header length \(len)")
+        }
+        let header = handle.readData(ofLength: Int(len))
+        guard header.count == Int(len), let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
+            throw BcosError("'\(path)' is truncated or its header is not valid JSON")
+        }
+        return object["__metadata__"] as? [String: String] ?? [:]
+    }
+
     /// Parses safetensors bytes; `name` is used in error messages.
     public static func parse(_ bytes: [UInt8], name: String) throws -> Contents {
         let what = "'\(name)'"

@@ -210,7 +210,7 @@ struct Train: ParsableCommand {
             let record = EpochRecord(epoch: e + 1, loss: state.epochLossSum / Double(max(1, state.epochSeen)),
                                      trainAccuracy: Double(state.epochCorrect) / Double(max(1, state.epochSeen)),
                                      testAccuracy: testAccuracy, seconds: seconds,
-                                     learningRate: schedule.rate(at: (e + 1) * batchesPerEpoch - 1))
+                                     learningRate: schedule.rate(at: (e + 1) * batchesPerEpoch - 1), images: state.epochSeen)
             state.history.append(record)
             state.epoch += 1
             state.batchInEpoch = 0

@@ -51,6 +51,15 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(confusion.flatMap { $0 }.reduce(0, +), 12)
         let text = assertSuccess(["eval", "--model", out, "--data", data])
         XCTAssertTrue(text.contains("accuracy") && text.contains("confusion"), text)
+        // `bcos info` on the training checkpoint describes the run: every epoch, with the images it saw.
+        let run = assertSuccess(["info", tmp.file("m.train.safetensors")])
+        XCTAssertTrue(run.contains("3 of 3 epochs done") && run.contains("training run"), run)
+        let runJSON = try jsonObject(assertSuccess(["info", tmp.file("m.train.safetensors"), "--json"]))
+        let history = try XCTUnwrap(runJSON["history"] as? [[String: Any]])
+        XCTAssertEqual(history.map { $0["epoch"] as? Int }, [1, 2, 3])
+        XCTAssertEqual(history.map { $0["images"] as? Int }, [32, 32, 32])
+        let seconds = history.compactMap { $0["seconds"] as? Double }.reduce(0, +)
+        XCTAssertEqual(try XCTUnwrap(runJSON["wall_seconds"] as? Double), seconds, accuracy: 1e-6)
         // A new run refuses to replace the model unless told to.
         assertUserError(trainArgs(data, out, epochs: 1), mentions: [out])
     }
