@@ -83,6 +83,38 @@ final class ExplorerEndToEndTests: CLITestCase {
         }
     }
 
+    /// Ctrl-Z gives the terminal back to the shell (job control stops the explorer), `fg` takes it again and the
+    /// screen is redrawn; then q still exits cleanly.
+    func testCtrlZSuspendsToTheShellAndFgResumes() throws {
+        if ProcessInfo.processInfo.environment["BCOS_SKIP_TMUX"] == "1" { throw XCTSkip("BCOS_SKIP_TMUX=1") }
+        guard let path = Tmux.find() else { throw XCTSkip("tmux is not installed") }
+        let (data, model) = try makeFixture()
+        let tmux = try Tmux(path: path, width: 80, height: 24)
+        defer { tmux.kill() }
+        try tmux.type("clear; env -u NO_COLOR TERM=tmux-256color COLORTERM=truecolor '\(Bcos.binary)' explore "
+                      + "--data '\(data)' --model '\(model)' --export '\(tmp.file("export"))'")
+        try tmux.waitFor("accuracy")
+        XCTAssertEqual(tmux.flags("alternate_on cursor_flag mouse_any_flag"), "1 0 1")
+        try tmux.keys("C-z")
+        // The shell reports the stopped job and prompts again; the terminal is the shell's.
+        try tmux.waitFor("Stopped")
+        try tmux.type("echo SHELL-IS-BACK")
+        var screen = try tmux.waitFor("\nSHELL-IS-BACK")
+        XCTAssertFalse(screen.contains("EXPLORE-EXIT"), "the explorer must be stopped, not ended:\n\(screen)")
+        XCTAssertEqual(tmux.flags("alternate_on cursor_flag mouse_any_flag"), "0 1 0", "terminal handed back")
+        // (A list such as `explore; echo` would go on when its first command stops: run the exit check after fg.)
+        try tmux.type("fg; echo EXPLORE-EXIT=$?")
+        screen = try tmux.waitFor("accuracy")
+        XCTAssertEqual(tmux.flags("alternate_on cursor_flag mouse_any_flag"), "1 0 1",
+                       "the explorer owns the screen again, mouse included:\n\(screen)")
+        try tmux.keys("Enter")
+        try tmux.waitFor("completeness")
+        try tmux.keys("q")
+        screen = try tmux.waitFor("\nEXPLORE-EXIT=")  // the output line, not the typed command
+        XCTAssertTrue(screen.contains("\nEXPLORE-EXIT=0"), screen)
+        XCTAssertEqual(tmux.flags("alternate_on cursor_flag mouse_any_flag"), "0 1 0", "terminal restored")
+    }
+
     func testExploreRefusesAModelThatDoesNotFitTheData() throws {
         let (data, _) = try makeFixture()
         let gray = tmp.file("gray.safetensors")

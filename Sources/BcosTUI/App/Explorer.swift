@@ -92,6 +92,8 @@ public final class Explorer {
                     dispatch(.resize(width: size.width, height: size.height))
                 case .ctrlL:
                     terminal.invalidate()
+                case .ctrlZ:
+                    terminal.suspend()
                 default:
                     dispatch(.key(key))
                 }

@@ -24,6 +24,8 @@ public enum Key: Equatable, Sendable {
     case ctrlC
     /// Ctrl-L: the user asks for a redraw.
     case ctrlL
+    /// Ctrl-Z (raw mode delivers it as a key, not as SIGTSTP): suspend to the shell.
+    case ctrlZ
     /// Left button pressed at column x, row y (0-based).
     case mouseClick(x: Int, y: Int)
     /// Wheel turned up (away from the user) over column x, row y.
@@ -42,6 +44,7 @@ extension Key {
         case 9: self = .tab
         case 10, 13: self = .enter
         case 12: self = .ctrlL
+        case 26: self = .ctrlZ
         case 27: self = .escape
         case 8, 127: self = .backspace
         default:

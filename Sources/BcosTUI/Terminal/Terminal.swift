@@ -171,6 +171,22 @@ public final class Terminal {
         lastFrame = nil
     }
 
+    /// Ctrl-Z: hands the terminal back to the shell (endwin: shell modes, main screen, cursor, mouse off) and stops
+    /// the process as SIGTSTP's default action would; after `fg` (SIGCONT) it takes the terminal again and the next
+    /// `present` redraws everything. A process no shell controls (an orphaned process group) is not stopped by the
+    /// kernel: then this returns at once and the screen is simply redrawn.
+    public func suspend() {
+        guard canUse else { return }
+        TTYSession.writeAll(STDOUT_FILENO, "\u{1B}[0m")
+        endwin()
+        let previous = signal(SIGTSTP, SIG_DFL)
+        raise(SIGTSTP)
+        signal(SIGTSTP, previous)
+        // The first refresh after endwin puts back the program modes (raw, keypad, mouse, alternate screen).
+        wrefresh(input)
+        invalidate()
+    }
+
     /// Restores the terminal (endwin, cursor visible, SGR reset, mouse off); idempotent.
     ///
     /// Also writes out what went to standard error meanwhile. Afterwards `present` does nothing and `readKey`

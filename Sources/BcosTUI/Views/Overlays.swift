@@ -3,7 +3,7 @@ func renderHelp(_ s: AppState, into b: inout CellBuffer) {
     let lines = [
         "everywhere",
         "  Tab Shift-Tab  next / previous view     Esc  back to the browser",
-        "  m  pick a model     :  jump to an index     ?  help     q  quit",
+        "  m  models   :  jump to an index   ?  help   q  quit   Ctrl-Z  suspend",
         "browser",
         "  arrows h j k l  move     PgUp PgDn  page     g G  first / last",
         "  Enter or click  inspect     /  true class     p  predicted class",
