@@ -30,7 +30,7 @@ public struct BcosConvCache: Sendable {
 /// the dynamic scale `|cos|^(B-1)` (or `|lin|/||x||` for B = 2), and the v1 output divisor `scale`.
 public struct BcosConv2d: Sendable {
     /// Geometry of the underlying plain convolution, whose output has `outChannels * maxOut` channels.
-    public let conv: ConvShape
+    public private(set) var conv: ConvShape
     /// MaxOut group size M (1 = no MaxOut).
     public let maxOut: Int
     /// The B-cos exponent B (> 0; 1 makes the layer linear).
@@ -65,6 +65,14 @@ public struct BcosConv2d: Sendable {
         precondition(weight.shape == conv.weightShape, "weight shape \(weight.shape), expected \(conv.weightShape)")
         self.weight = weight
         self.normalizedWeight = BcosConv2d.normalizeRows(weight.data, rows: conv.outChannels)
+    }
+
+    /// The same layer without zero padding, for inputs that carry their own border (`Network.forwardLocal`).
+    public func unpadded() -> BcosConv2d {
+        var copy = self
+        copy.conv.paddingH = 0
+        copy.conv.paddingW = 0
+        return copy
     }
 
     /// Replaces the raw weights (same shape) and renormalises.

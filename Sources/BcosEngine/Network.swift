@@ -72,7 +72,7 @@ public struct Trace: Sendable {
 public struct Network: Sendable {
     public private(set) var nodes: [Node]
     /// Index of the last node that reads each node's output.
-    private let lastUse: [Int]
+    let lastUse: [Int]
 
     public init(nodes: [Node]) {
         precondition(!nodes.isEmpty, "empty network")
@@ -116,7 +116,7 @@ public struct Network: Sendable {
     }
 
     /// Runs node `i` on its inputs.
-    private func step(_ i: Int, _ ins: [Tensor], record: Recording, frozen: Trace?) -> (Tensor, LayerCache) {
+    func step(_ i: Int, _ ins: [Tensor], record: Recording, frozen: Trace?) -> (Tensor, LayerCache) {
         let node = nodes[i]
         switch node.op {
         case .input:

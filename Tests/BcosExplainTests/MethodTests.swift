@@ -196,6 +196,39 @@ final class MethodTests: XCTestCase {
         for v in map.values { XCTAssertEqual(Double(v), drop, accuracy: 1e-4 * abs(drop) + 1e-6) }
     }
 
+    /// Against the definition with full forward passes: windows of 5, stride 3 on 16 px (the last ones cut at the
+    /// border), each pixel the mean drop of the windows covering it.
+    func testOcclusionEqualsFullForwardPasses() throws {
+        let model = try Self.smallModel()
+        let x = Self.image(model)
+        let black = model.encode(Tensor(shape: [1, 3, 16, 16]))
+        let maps = try Occlusion(window: 5, stride: 3).attribute(model, input: x, targets: [0, 3])
+        for (t, map) in zip([0, 3], maps) {
+            var total = [Double](repeating: 0, count: 256), covered = [Double](repeating: 0, count: 256)
+            let starts = [0, 3, 6, 9, 12]  // ceil((16 - 5) / 3) + 1 = 5 placements per axis; the last is cut to 4 px
+            for y0 in starts {
+                for x0 in starts {
+                    var occluded = x
+                    for c in 0..<6 {
+                        for y in y0..<min(16, y0 + 5) {
+                            for xx in x0..<min(16, x0 + 5) { occluded.data[c * 256 + y * 16 + xx] = black.data[c * 256 + y * 16 + xx] }
+                        }
+                    }
+                    let drop = Self.logit(model, x, t) - Self.logit(model, occluded, t)
+                    for y in y0..<min(16, y0 + 5) {
+                        for xx in x0..<min(16, x0 + 5) {
+                            total[y * 16 + xx] += drop
+                            covered[y * 16 + xx] += 1
+                        }
+                    }
+                }
+            }
+            let expected = (0..<256).map { Float(total[$0] / covered[$0]) }
+            XCTAssertGreaterThan(expected.map { abs($0) }.max() ?? 0, 1e-3, "a flat map would pass trivially")
+            XCTAssertNil(TestSupport.compare(map.values, expected, rtol: 1e-4, atol: 1e-6), "class \(t)")
+        }
+    }
+
     func testRISEFindsTheOnlyRegionThatMatters() {
         // A scorer that looks only at rows 10...13, columns 2...5: its mean visibility there.
         let region = Set((10..<14).flatMap { y in (2..<6).map { y * 16 + $0 } })

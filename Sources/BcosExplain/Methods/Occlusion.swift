@@ -13,7 +13,8 @@ import BcosEngine
 ///   last one cut off at the border, so every pixel is covered.
 /// - Black: RGB 0, then encoded (`[0, 0, 0, 1, 1, 1]` with AddInverse). A placement that changes no pixel
 ///   (the region is black already) has drop 0 without running the network.
-/// - Occluded images are evaluated `batchSize` per forward pass.
+/// - Occluded images are evaluated `batchSize` per pass, each recomputing only what its window can reach
+///   (`Network.forwardLocal`).
 public struct Occlusion: AttributionMethod {
     public let name = "occlusion"
     /// Window side in pixels; nil for round(min(H, W) / 4).
@@ -67,16 +68,34 @@ public struct Occlusion: AttributionMethod {
             }
         }
         let evaluated = windows.indices.filter { changes[$0] }
-        // Entry 0 is the unoccluded input, so that it goes through the same batched path as the occluded ones.
+        // Each occluded image differs from the input only inside its window: `forwardLocal` recomputes every layer
+        // only where the window can reach (same logits as full passes, up to float rounding).
+        let base = model.network.forward(input, record: .explanation)
+        let baseLogits = base.output
+        let k = baseLogits.shape[1]
+        var rows = [targets.map { baseLogits.data[$0] }]
         let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
-        let rows = MethodSupport.logitRows(model, targets: targets, count: evaluated.count + 1,
-                                           shape: Array(input.shape.dropFirst()), batch: batch) { i, buf in
-            _ = buf.update(fromContentsOf: input.data)
-            guard i > 0 else { return }
-            let win = windows[evaluated[i - 1]]
-            for ch in 0..<c {
-                for y in win.y { for x in win.x { buf[ch * p + y * w + x] = black.data[ch * p + y * w + x] } }
+        var start = 0
+        while start < evaluated.count {
+            let chunk = evaluated[start..<min(evaluated.count, start + batch)]
+            // One rectangle size for the batch: the full window, moved inside the image where the window was cut.
+            let origins = chunk.map { i in (y: min(windows[i].y.lowerBound, h - win), x: min(windows[i].x.lowerBound, w - win)) }
+            var values = Tensor(shape: [chunk.count, c, win, win])
+            for (b, i) in chunk.enumerated() {
+                let o = origins[b], cut = windows[i]
+                for ch in 0..<c {
+                    for y in 0..<win {
+                        for x in 0..<win {
+                            let yy = o.y + y, xx = o.x + x
+                            let source = cut.y.contains(yy) && cut.x.contains(xx) ? black : input
+                            values.data[((b * c + ch) * win + y) * win + x] = source.data[ch * p + yy * w + xx]
+                        }
+                    }
+                }
             }
+            let logits = model.network.forwardLocal(base: base, origins: origins, height: win, width: win, values: values)
+            for b in 0..<chunk.count { rows.append(targets.map { logits.data[b * k + $0] }) }
+            start += chunk.count
         }
         return targets.indices.map { t in
             var total = [Float](repeating: 0, count: p), covered = [Float](repeating: 0, count: p)
