@@ -220,4 +220,16 @@ extension BcosModel {
         let g = network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .gradient, keep: keep)
         return (logits, g.input!, g.nodes, trace)
     }
+
+    /// The input gradients of several logits from one recorded forward pass: `[N, C, H, W]` per target, in order.
+    public func gradients(_ x: Tensor, targets: [Int]) -> (logits: Tensor, inputs: [Tensor]) {
+        let trace = network.forward(x, record: .training)
+        let logits = trace.output
+        let inputs = targets.map { target in
+            var seed = Tensor(shape: logits.shape)
+            for i in 0..<logits.shape[0] { seed.data[i * logits.shape[1] + target] = 1 }
+            return network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .gradient).input!
+        }
+        return (logits, inputs)
+    }
 }

@@ -11,7 +11,7 @@ import Foundation
 ///   numpy's `leggauss` nodes from [-1, 1]); computed here with Newton iterations on the Legendre polynomial.
 /// - x̄: the black image, encoded (RGB 0, so `[0, 0, 0, 1, 1, 1]` per pixel with AddInverse), as in the paper.
 /// - ∇f: the full gradient of the target logit (nothing detached). The interpolants are evaluated `batchSize` at a
-///   time, one batched forward and backward each.
+///   time, one batched forward and backward each; several classes share the forward passes.
 ///
 /// Completeness holds up to the quadrature error: Σ attribution ≈ f(x) − f(x̄); `integrate` reports the gap.
 public struct IntegratedGradients: AttributionMethod {
@@ -48,17 +48,28 @@ public struct IntegratedGradients: AttributionMethod {
         try integrate(model, input: input, target: target).map
     }
 
+    /// Several classes from the same forward passes over the interpolants.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        try integrate(model, input: input, targets: targets).map(\.map)
+    }
+
     /// The attribution together with f(x) and f(x̄) for the completeness check.
     ///
     /// - Parameter input: one encoded image `[1, C, H, W]`.
     public func integrate(_ model: BcosModel, input: Tensor, target: Int) throws -> Result {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try integrate(model, input: input, targets: [target])[0]
+    }
+
+    /// `integrate` for several classes, sharing each batch's forward pass.
+    public func integrate(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [Result] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let h = input.shape[2], w = input.shape[3], per = input.count
         let base = baseline ?? MethodSupport.blackInput(model, height: h, width: w)
         precondition(base.shape == input.shape, "baseline shape \(base.shape) differs from input \(input.shape)")
         let (alphas, weights) = Self.gaussLegendre(steps)
         let batch = MethodSupport.gradientBatch(model, height: h, width: w, preferred: batchSize)
-        var sum = [Double](repeating: 0, count: per) // Σ_i w_i ∇f(x_i), [C*H*W]
+        // Σ_i w_i ∇f_t(x_i) per target, [C*H*W] each.
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: per), count: targets.count)
         var start = 0
         while start < steps {
             let n = min(batch, steps - start)
@@ -67,19 +78,23 @@ public struct IntegratedGradients: AttributionMethod {
                 let a = Float(alphas[start + j])
                 for e in 0..<per { x.data[j * per + e] = base.data[e] + a * (input.data[e] - base.data[e]) }
             }
-            let g = model.gradient(x, target: target).input // [n, C, H, W]
-            for j in 0..<n {
-                let wj = weights[start + j]
-                for e in 0..<per { sum[e] += wj * Double(g.data[j * per + e]) }
+            let grads = model.gradients(x, targets: targets).inputs // [n, C, H, W] per target
+            for (t, g) in grads.enumerated() {
+                for j in 0..<n {
+                    let wj = weights[start + j]
+                    for e in 0..<per { sums[t][e] += wj * Double(g.data[j * per + e]) }
+                }
             }
             start += n
         }
-        var attribution = input // [1, C, H, W]
-        for e in 0..<per { attribution.data[e] = Float(Double(input.data[e] - base.data[e]) * sum[e]) }
         let ends = model.logits(Tensor.stack([input.item(0), base.item(0)])) // [2, K]
         let k = ends.shape[1]
-        return Result(map: MethodSupport.map(perChannel: attribution), logit: ends.data[target],
-                      baselineLogit: ends.data[k + target])
+        return targets.enumerated().map { t, target in
+            var attribution = input // [1, C, H, W]
+            for e in 0..<per { attribution.data[e] = Float(Double(input.data[e] - base.data[e]) * sums[t][e]) }
+            return Result(map: MethodSupport.map(perChannel: attribution), logit: ends.data[target],
+                          baselineLogit: ends.data[k + target])
+        }
     }
 
     /// Gauss–Legendre quadrature of order `n` on [0, 1]: nodes in ascending order and weights summing to 1.
