@@ -91,8 +91,18 @@ public struct Explanation: Sendable {
 extension BcosModel {
     /// Explains one target for one encoded image `[1, C, H, W]` with one forward and one backward pass.
     public func explain(_ x: Tensor, target: ExplanationTarget) throws -> Explanation {
+        try explain(x, targets: [target])[0]
+    }
+
+    /// Several explanations of one image from one forward pass (the dynamic factors and MaxOut choices do not
+    /// depend on what is explained), in `targets` order.
+    public func explain(_ x: Tensor, targets: [ExplanationTarget]) throws -> [Explanation] {
         precondition(x.shape.count == 4 && x.shape[0] == 1, "explain takes one image [1, C, H, W], got \(x.shape)")
         let trace = network.forward(x, record: .explanation)
+        return try targets.map { try explain(x, target: $0, trace: trace) }
+    }
+
+    private func explain(_ x: Tensor, target: ExplanationTarget, trace: Trace) throws -> Explanation {
         let logits = trace.output.data
         let order = logits.indices.sorted { logits[$0] > logits[$1] }
         let predicted = order[0]
@@ -221,15 +231,17 @@ extension BcosModel {
         return (logits, g.input!, g.nodes, trace)
     }
 
-    /// The input gradients of several logits from one recorded forward pass: `[N, C, H, W]` per target, in order.
-    public func gradients(_ x: Tensor, targets: [Int]) -> (logits: Tensor, inputs: [Tensor]) {
+    /// The gradients of several logits from one recorded forward pass, in `targets` order: the input gradient
+    /// `[N, C, H, W]` and the gradients at the nodes in `keep`, per target.
+    public func gradients(_ x: Tensor, targets: [Int], keep: Set<Int> = []) -> (logits: Tensor, inputs: [Tensor],
+                                                                                nodes: [[Int: Tensor]], trace: Trace) {
         let trace = network.forward(x, record: .training)
         let logits = trace.output
-        let inputs = targets.map { target in
+        let grads = targets.map { target in
             var seed = Tensor(shape: logits.shape)
             for i in 0..<logits.shape[0] { seed.data[i * logits.shape[1] + target] = 1 }
-            return network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .gradient).input!
+            return network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .gradient, keep: keep)
         }
-        return (logits, inputs)
+        return (logits, grads.map { $0.input! }, grads.map(\.nodes), trace)
     }
 }

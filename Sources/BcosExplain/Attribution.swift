@@ -43,10 +43,16 @@ public struct BcosContributions: AttributionMethod {
     public init() {}
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        let e = try model.explain(input, target: .logit(target))
-        let c = e.weights.shape[0], h = e.weights.shape[1], w = e.weights.shape[2]
-        var per = e.weights
-        for i in 0..<(c * h * w) { per.data[i] *= e.input.data[i] }
-        return AttributionMap(height: h, width: w, values: e.contributions.data, perChannel: per)
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from one forward pass.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        try model.explain(input, targets: targets.map { .logit($0) }).map { e in
+            let c = e.weights.shape[0], h = e.weights.shape[1], w = e.weights.shape[2]
+            var per = e.weights
+            for i in 0..<(c * h * w) { per.data[i] *= e.input.data[i] }
+            return AttributionMap(height: h, width: w, values: e.contributions.data, perChannel: per)
+        }
     }
 }

@@ -252,7 +252,8 @@ final class MethodTests: XCTestCase {
         let x = Self.image(model)
         let targets = [2, 0, 2, 1]
         let methods: [any AttributionMethod] = [Occlusion(), RISE(masks: 40, seed: 3), LIME(samples: 40, seed: 3),
-                                               Gradient(), GradCAM(), IntegratedGradients(steps: 8, batchSize: 3)]
+                                               Gradient(), GradCAM(), IntegratedGradients(steps: 8, batchSize: 3),
+                                               InputXGradient(), DeepLift(), BcosContributions()]
         for method in methods {
             let together = try method.attribute(model, input: x, targets: targets)
             XCTAssertEqual(together.count, targets.count, method.name)

@@ -19,13 +19,19 @@ public struct DeepLift: AttributionMethod {
     }
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from one forward pass.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         var difference = input // [1, C, H, W]
         if let baseline {
             precondition(baseline.shape == input.shape, "baseline shape \(baseline.shape) differs from input \(input.shape)")
             for e in 0..<difference.count { difference.data[e] -= baseline.data[e] }
         }
-        let g = model.gradient(input, target: target).input
-        return MethodSupport.map(perChannel: MethodSupport.product(difference, g))
+        return model.gradients(input, targets: targets).inputs.map {
+            MethodSupport.map(perChannel: MethodSupport.product(difference, $0))
+        }
     }
 }

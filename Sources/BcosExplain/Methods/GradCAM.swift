@@ -28,13 +28,24 @@ public struct GradCAM: AttributionMethod {
     }
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        try MethodSupport.check(model, input, target: target, method: name)
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from one forward pass.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let node = try Self.layer(of: model)
-        let result = model.gradient(input, target: target, keep: [node])
+        let result = model.gradients(input, targets: targets, keep: [node])
         let a = result.trace.outputs[node]! // [1, C, h, w]
-        // The backward never visits node 0 as a kept node; its gradient is the input gradient.
-        let g = node == 0 ? result.input : result.nodes[node]! // [1, C, h, w]
         precondition(a.shape.count == 4, "gradcam needs a spatial feature map, node \(node) has shape \(a.shape)")
+        // The backward never visits node 0 as a kept node; its gradient is the input gradient.
+        return targets.indices.map { t in
+            cam(a, gradient: node == 0 ? result.inputs[t] : result.nodes[t][node]!, height: input.shape[2], width: input.shape[3])
+        }
+    }
+
+    /// ReLU(Σ_c mean(g_c) A_c), upsampled to `height x width`.
+    private func cam(_ a: Tensor, gradient g: Tensor, height: Int, width: Int) -> AttributionMap {
         let c = a.shape[1], h = a.shape[2], w = a.shape[3], p = h * w
         var cam = [Float](repeating: 0, count: p) // [h, w]
         for ch in 0..<c {
@@ -43,7 +54,6 @@ public struct GradCAM: AttributionMethod {
             weight /= Float(p)
             for i in 0..<p { cam[i] += weight * a.data[ch * p + i] }
         }
-        let height = input.shape[2], width = input.shape[3]
         var values = [Float](repeating: 0, count: height * width)
         for y in 0..<height {
             let sy = min(h - 1, y * h / height)

@@ -10,8 +10,12 @@ public struct InputXGradient: AttributionMethod {
     public init() {}
 
     public func attribute(_ model: BcosModel, input: Tensor, target: Int) throws -> AttributionMap {
-        try MethodSupport.check(model, input, target: target, method: name)
-        let g = model.gradient(input, target: target).input
-        return MethodSupport.map(perChannel: MethodSupport.product(input, g))
+        try attribute(model, input: input, targets: [target])[0]
+    }
+
+    /// Every class from one forward pass.
+    public func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap] {
+        for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
+        return model.gradients(input, targets: targets).inputs.map { MethodSupport.map(perChannel: MethodSupport.product(input, $0)) }
     }
 }
