@@ -56,6 +56,12 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Instead: time one explanation with every attribution method (B-cos and post-hoc) on --model / --arch.")
     var methods = false
 
+    @Option(name: .long, help: """
+        With --methods: time explaining every cell's class of an N x N localisation grid instead (an image N times the \
+        model's size), all classes from shared passes against one class at a time, and occlusion against full passes.
+        """)
+    var grid: Int?
+
     func run() throws {
         if let batch { guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") } }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
@@ -83,6 +89,11 @@ struct Bench: ParsableCommand {
         }
         if model == nil && arch == nil && reference == nil { reference = 98 }
         let reps = quick ? 2 : repeats
+        if let grid {
+            guard methods else { throw BcosError("--grid goes with --methods") }
+            guard grid >= 2 else { throw BcosError("--grid must be at least 2, got \(grid)") }
+            return try benchGrid(m, name: model ?? arch ?? "v1_9layer full width (random weights)", n: grid, reps: reps)
+        }
         if methods { return try benchMethods(m, name: model ?? arch ?? "v1_9layer full width (random weights)", reps: reps) }
         let cfg = m.config
         let (h, w) = (cfg.imageSize[0], cfg.imageSize[1])
@@ -169,6 +180,47 @@ struct Bench: ParsableCommand {
                 _ = try? a.attribute(m, input: x, target: target)
             }
             print(method.rightPad(12) + " " + (work[method] ?? "").rightPad(37) + String(format: " %10.3f", t))
+        }
+    }
+
+    /// Seconds to explain every cell's class of one N x N grid, as `bcos localize` does: all classes from shared
+    /// network passes (forwards shared between classes; occlusion recomputing only what each window reaches)
+    /// against the baselines measured in the same run (one class at a time; occlusion with full forward passes).
+    func benchGrid(_ m: BcosModel, name: String, n: Int, reps: Int) throws {
+        let cfg = m.config
+        let (h, w) = (cfg.imageSize[0] * n, cfg.imageSize[1] * n)
+        try m.validateInput(height: h, width: w, what: "a \(n)x\(n) grid")
+        var rng = SplitMix64(seed: 5)
+        let x = m.encode(Tensor(shape: [1, cfg.imageChannels, h, w],
+                                data: (0..<(cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
+        let targets = Array(0..<min(cfg.numClasses, n * n))
+        print("bcos bench --methods --grid \(n): \(name), \(w)x\(h) grid, \(targets.count) classes, \(Benchmark.threadsDescription)")
+        print("method       baseline                         baseline s    shared s   speed-up")
+        for method in Methods.names {
+            let slow = ["intgrad", "occlusion", "rise", "lime"].contains(method)
+            let runs = slow ? 1 : max(3, reps)
+            let shared: any AttributionMethod = method == "occlusion"
+                ? try Localize.methods("occlusion", cell: min(cfg.imageSize[0], cfg.imageSize[1]))[0]
+                : try Methods.named(method, interactive: true)
+            let together = Benchmark.median(repeats: runs, warmup: slow ? 0 : 1) {
+                _ = try? shared.attribute(m, input: x, targets: targets)
+            }
+            var baseline: (String, Double)?
+            if method == "occlusion", var full = shared as? Occlusion {
+                full.localPasses = false
+                baseline = ("full forward passes", Benchmark.median(repeats: 1, warmup: 0) {
+                    _ = try? full.attribute(m, input: x, targets: targets)
+                })
+            } else if !["rise", "lime"].contains(method) {
+                baseline = ("one class at a time", Benchmark.median(repeats: runs, warmup: slow ? 0 : 1) {
+                    for t in targets { _ = try? shared.attribute(m, input: x, target: t) }
+                })
+            }
+            let (what, seconds) = baseline ?? ("(masks shared already)", .nan)
+            print(method.rightPad(12) + " " + what.rightPad(30)
+                  + (seconds.isNaN ? "           -" : String(format: " %11.3f", seconds))
+                  + String(format: " %11.3f", together)
+                  + (seconds.isNaN ? "          -" : String(format: " %9.1fx", seconds / together)))
         }
     }
 

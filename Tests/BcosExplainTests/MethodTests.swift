@@ -226,6 +226,9 @@ final class MethodTests: XCTestCase {
             let expected = (0..<256).map { Float(total[$0] / covered[$0]) }
             XCTAssertGreaterThan(expected.map { abs($0) }.max() ?? 0, 1e-3, "a flat map would pass trivially")
             XCTAssertNil(TestSupport.compare(map.values, expected, rtol: 1e-4, atol: 1e-6), "class \(t)")
+            // The baseline that runs full forward passes gives the same map.
+            let full = try Occlusion(window: 5, stride: 3, localPasses: false).attribute(model, input: x, target: t)
+            XCTAssertNil(TestSupport.compare(map.values, full.values, rtol: 1e-4, atol: 1e-6), "class \(t), full passes")
         }
     }
 

@@ -23,12 +23,16 @@ public struct Occlusion: AttributionMethod {
     public var stride: Int?
     /// Occluded images per forward pass (fewer for large images).
     public var batchSize: Int
+    /// Recompute only what each window can reach (`Network.forwardLocal`); false runs full forward passes (the
+    /// baseline `bcos bench --methods --grid` compares with).
+    public var localPasses: Bool
 
-    public init(window: Int? = nil, stride: Int? = nil, batchSize: Int = 32) {
+    public init(window: Int? = nil, stride: Int? = nil, batchSize: Int = 32, localPasses: Bool = true) {
         precondition(batchSize >= 1, "Occlusion needs batchSize >= 1")
         self.window = window
         self.stride = stride
         self.batchSize = batchSize
+        self.localPasses = localPasses
     }
 
     /// The window side and stride used for an image of `height x width`.
@@ -68,13 +72,45 @@ public struct Occlusion: AttributionMethod {
             }
         }
         let evaluated = windows.indices.filter { changes[$0] }
-        // Each occluded image differs from the input only inside its window: `forwardLocal` recomputes every layer
-        // only where the window can reach (same logits as full passes, up to float rounding).
-        let base = model.network.forward(input, record: .explanation)
-        let baseLogits = base.output
-        let k = baseLogits.shape[1]
-        var rows = [targets.map { baseLogits.data[$0] }]
         let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
+        let rows = localPasses
+            ? localRows(model, input: input, black: black, windows: windows, evaluated: evaluated, window: win,
+                        targets: targets, batch: batch)
+            : MethodSupport.logitRows(model, targets: targets, count: evaluated.count + 1,
+                                      shape: Array(input.shape.dropFirst()), batch: batch) { i, buf in
+                // Entry 0 is the unoccluded input.
+                _ = buf.update(fromContentsOf: input.data)
+                guard i > 0 else { return }
+                let cut = windows[evaluated[i - 1]]
+                for ch in 0..<c {
+                    for y in cut.y { for x in cut.x { buf[ch * p + y * w + x] = black.data[ch * p + y * w + x] } }
+                }
+            }
+        return targets.indices.map { t in
+            var total = [Float](repeating: 0, count: p), covered = [Float](repeating: 0, count: p)
+            var drop = [Float](repeating: 0, count: windows.count)
+            for (j, i) in evaluated.enumerated() { drop[i] = rows[0][t] - rows[j + 1][t] }
+            for (i, win) in windows.enumerated() {
+                for y in win.y {
+                    for x in win.x {
+                        total[y * w + x] += drop[i]
+                        covered[y * w + x] += 1
+                    }
+                }
+            }
+            return AttributionMap(height: h, width: w, values: (0..<p).map { total[$0] / covered[$0] })
+        }
+    }
+
+    /// The target logits of the input (row 0) and of each evaluated occlusion (rows 1...): each occluded image
+    /// differs from the input only inside its window, so `forwardLocal` recomputes every layer only where the window
+    /// can reach (the same logits as full passes, up to float rounding).
+    private func localRows(_ model: BcosModel, input: Tensor, black: Tensor, windows: [(y: Range<Int>, x: Range<Int>)],
+                           evaluated: [Int], window win: Int, targets: [Int], batch: Int) -> [[Float]] {
+        let c = input.shape[1], h = input.shape[2], w = input.shape[3], p = h * w
+        let base = model.network.forward(input, record: .explanation)
+        let k = base.output.shape[1]
+        var rows = [targets.map { base.output.data[$0] }]
         var start = 0
         while start < evaluated.count {
             let chunk = evaluated[start..<min(evaluated.count, start + batch)]
@@ -97,19 +133,6 @@ public struct Occlusion: AttributionMethod {
             for b in 0..<chunk.count { rows.append(targets.map { logits.data[b * k + $0] }) }
             start += chunk.count
         }
-        return targets.indices.map { t in
-            var total = [Float](repeating: 0, count: p), covered = [Float](repeating: 0, count: p)
-            var drop = [Float](repeating: 0, count: windows.count)
-            for (j, i) in evaluated.enumerated() { drop[i] = rows[0][t] - rows[j + 1][t] }
-            for (i, win) in windows.enumerated() {
-                for y in win.y {
-                    for x in win.x {
-                        total[y * w + x] += drop[i]
-                        covered[y * w + x] += 1
-                    }
-                }
-            }
-            return AttributionMap(height: h, width: w, values: (0..<p).map { total[$0] / covered[$0] })
-        }
+        return rows
     }
 }
