@@ -245,10 +245,12 @@ public enum Localisation {
         }
     }
 
-    /// One method's scores.
+    /// One method's scores (at one smoothing).
     public struct MethodScores: Sendable {
         /// The method's name (`AttributionMethod.name`).
         public var name: String
+        /// The mean-filter size its maps were smoothed with before clamping (1: none).
+        public var smooth: Int = 1
         /// Grid by grid, cell by cell: `[grids * n * n]` (fewer grids for a method given a grid limit).
         public var scores: [Double]
         /// Median, quartiles, mean and extremes of `scores`.
@@ -273,11 +275,13 @@ public enum Localisation {
     public struct Report: Sendable {
         /// Grid side.
         public var n: Int
-        /// The mean-filter size the maps were smoothed with (1: none).
-        public var smooth: Int
+        /// The mean-filter sizes the maps were scored with (1: none), in the order given.
+        public var smooths: [Int]
+        /// The first of `smooths` (the one the example maps show).
+        public var smooth: Int { smooths[0] }
         /// The grids played and how many classes qualified.
         public var plan: Plan
-        /// In the order the methods were given.
+        /// Every method at the first smoothing in the order the methods were given, then every method at the next.
         public var methods: [MethodScores]
         /// The first grid and every method's map for its cell 0.
         public var example: Example
@@ -297,15 +301,18 @@ public enum Localisation {
     ///   - gridLimits: for methods named here, play only this many of the grids (the first ones): slow sampling
     ///     methods on fewer grids than the fast ones.
     ///   - smooth: odd mean-filter size for the maps before clamping; 1 for none.
+    ///   - smooths: several sizes instead, each scoring the same maps (the maps are computed once).
     ///   - seed: grid drawing seed.
     ///   - progress: called with (0, grids planned) once the images are classified and the grids drawn, then after
     ///     each grid with (grids done, grids planned).
     /// - Throws: `BcosError` when not even one grid can be drawn (fewer than n² + 1 classes have a correct,
     ///   confident image), or what a method throws.
     public static func run(_ model: BcosModel, images: Images, n: Int, grids: Int, methods: [any AttributionMethod],
-                           gridLimits: [String: Int] = [:], smooth: Int = 1, seed: UInt64 = 42,
+                           gridLimits: [String: Int] = [:], smooth: Int = 1, smooths: [Int]? = nil, seed: UInt64 = 42,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         precondition(!methods.isEmpty, "localisation needs at least one method")
+        let smooths = smooths ?? [smooth]
+        precondition(!smooths.isEmpty && smooths.allSatisfy { $0 >= 1 && $0 % 2 == 1 }, "smoothing sizes \(smooths)")
         let preds = predictions(model, images: images)
         let plan = Self.plan(preds, classes: model.config.numClasses, n: n, grids: grids, seed: seed)
         guard !plan.grids.isEmpty else {
@@ -317,7 +324,7 @@ public enum Localisation {
         }
         progress(0, plan.grids.count)
         let gh = n * images.height, gw = n * images.width
-        var scores = [[Double]](repeating: [], count: methods.count)
+        var scores = [[Double]](repeating: [], count: methods.count * smooths.count) // [smooth][method]
         var example: Example?
         for (g, members) in plan.grids.enumerated() {
             let grid = tile(images.fetch(members), n: n, channels: images.channels,
@@ -330,10 +337,12 @@ public enum Localisation {
                 for (k, map) in maps.enumerated() {
                     precondition(map.height == gh && map.width == gw,
                                  "\(method.name) returned a \(map.width)x\(map.height) map for a \(gw)x\(gh) grid")
-                    scores[m].append(score(map: map.values, h: gh, w: gw, n: n, cell: k, smooth: smooth))
+                    for (si, sm) in smooths.enumerated() {
+                        scores[si * methods.count + m].append(score(map: map.values, h: gh, w: gw, n: n, cell: k, smooth: sm))
+                    }
                     if g == 0 && k == 0 {
                         exampleMaps.append((method.name,
-                                            Visualize.meanFilter(map.values, height: gh, width: gw, size: smooth)))
+                                            Visualize.meanFilter(map.values, height: gh, width: gw, size: smooths[0])))
                     }
                 }
             }
@@ -342,8 +351,11 @@ public enum Localisation {
             }
             progress(g + 1, plan.grids.count)
         }
-        return Report(n: n, smooth: smooth, plan: plan,
-                      methods: zip(methods, scores).map { MethodScores(name: $0.name, scores: $1) },
-                      example: example!)
+        let all = smooths.enumerated().flatMap { si, sm in
+            methods.enumerated().map { m, method in
+                MethodScores(name: method.name, smooth: sm, scores: scores[si * methods.count + m])
+            }
+        }
+        return Report(n: n, smooths: smooths, plan: plan, methods: all, example: example!)
     }
 }

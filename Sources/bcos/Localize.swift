@@ -35,8 +35,11 @@ struct Localize: ParsableCommand {
         """)
     var slowGrids: Int?
 
-    @Option(name: .long, help: "Odd mean-filter size for each map before clamping (1: none; the paper: 15 on ImageNet).")
-    var smooth: Int = 1
+    @Option(name: .long, help: """
+        Odd mean-filter size for each map before clamping (1: none), or several separated by commas (e.g. 1,15: \
+        every map is computed once and scored at each). The official analysis script's default is 15.
+        """)
+    var smooth: String = "1"
 
     @Option(name: .long, help: "Use at most this many test images.")
     var limit: Int?
@@ -53,7 +56,10 @@ struct Localize: ParsableCommand {
     func run() throws {
         guard grid >= 2 else { throw BcosError("--grid must be at least 2 (the paper uses 2 or 3), got \(grid)") }
         guard grids >= 1 else { throw BcosError("--grids must be at least 1, got \(grids)") }
-        guard smooth >= 1 && smooth % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(smooth)") }
+        let smooths = smooth.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !smooths.isEmpty, smooths.allSatisfy({ ($0 ?? 0) >= 1 && $0! % 2 == 1 }), Set(smooths).count == smooths.count else {
+            throw BcosError("--smooth '\(smooth)' must be odd numbers >= 1 separated by commas (e.g. 1 or 1,15), each once")
+        }
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
         if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
         let limits = slowGrids.map { n in
@@ -76,7 +82,7 @@ struct Localize: ParsableCommand {
             d.batch($0).images
         }
         let report = try Localisation.run(m, images: images, n: grid, grids: grids, methods: chosen, gridLimits: limits,
-                                          smooth: smooth) {
+                                          smooths: smooths.map { $0! }) {
             done, total in
             let now = Date()
             if done == 0 { gridsStarted = now }
@@ -89,7 +95,14 @@ struct Localize: ParsableCommand {
         let gridSeconds = Date().timeIntervalSince(gridsStarted)
 
         if let paths {
-            let plot = Localisation.boxPlot(report.methods, title: "grid pointing game \(grid)x\(grid), \(report.grids) grids",
+            // With several smoothings each box is labelled with its filter size.
+            let labelled = report.methods.map { m -> Localisation.MethodScores in
+                var m = m
+                if report.smooths.count > 1 { m.name += m.smooth == 1 ? " raw" : " s\(m.smooth)" }
+                return m
+            }
+            let smoothing = report.smooths.count > 1 ? "" : report.smooth == 1 ? "" : ", smoothed \(report.smooth)x\(report.smooth)"
+            let plot = Localisation.boxPlot(labelled, title: "grid pointing game \(grid)x\(grid), \(report.grids) grids\(smoothing)",
                                             chance: 1 / Double(grid * grid))
             try PNG.write(Image(width: plot.width, height: plot.height, rgb: plot.rgb), to: paths[0], overwrite: force)
             let example = Localisation.examplePicture(report.example, className: m.classes[report.example.classIndex])
@@ -99,11 +112,11 @@ struct Localize: ParsableCommand {
         if json {
             try CLI.printJSON([
                 "model": model, "data": data, "grid": grid, "grids": report.grids, "requested_grids": grids,
-                "smooth": smooth, "images": d.count, "qualifying_classes": report.plan.qualifyingClasses,
+                "smooth": report.smooth, "smooths": report.smooths, "images": d.count, "qualifying_classes": report.plan.qualifyingClasses,
                 "seconds": seconds, "grid_seconds": gridSeconds, "files": paths ?? [],
                 "methods": report.methods.map { method -> [String: Any] in
                     let s = method.summary
-                    return ["name": method.name, "median": s.median, "q1": s.q1, "q3": s.q3, "mean": s.mean,
+                    return ["name": method.name, "smooth": method.smooth, "median": s.median, "q1": s.q1, "q3": s.q3, "mean": s.mean,
                             "cells": s.count, "grids": s.count / (grid * grid), "scores": method.scores]
                 },
             ])
@@ -113,18 +126,19 @@ struct Localize: ParsableCommand {
         print("data      \(data) (test, \(d.count) images; \(report.plan.qualifyingClasses) of \(d.classes.count) "
               + "classes have correct images with sigmoid > 0.5)")
         let shortfall = report.grids < grids ? " (asked for \(grids); confident images ran out)" : ""
-        print("grids     \(report.grids) of \(grid)x\(grid)\(shortfall), smoothing \(smooth == 1 ? "none" : "\(smooth)x\(smooth)"), "
+        let smoothing = report.smooths.map { $0 == 1 ? "none" : "\($0)x\($0)" }.joined(separator: " and ")
+        print("grids     \(report.grids) of \(grid)x\(grid)\(shortfall), smoothing \(smoothing), "
               + "chance \(String(format: "%.4f", 1 / Double(grid * grid)))")
         let rate = Double(report.grids) / max(gridSeconds, 1e-9)
         print(String(format: "time      %.1f s: %.1f s classifying, %.1f s on grids (", seconds, seconds - gridSeconds,
                      gridSeconds) + String(format: rate >= 1 ? "%.2f grids/s)" : "%.1f s/grid)", rate >= 1 ? rate : 1 / rate))
         print("")
         let width = max(8, report.methods.map(\.name.count).max() ?? 8)
-        print("method".rightPad(width) + "  grids  cells  median      Q1      Q3    mean")
+        print("method".rightPad(width) + " smooth  grids  cells  median      Q1      Q3    mean")
         for method in report.methods {
             let s = method.summary
-            print(method.name.rightPad(width) + String(s.count / (grid * grid)).leftPad(7) + String(s.count).leftPad(7)
-                  + [s.median, s.q1, s.q3, s.mean].map { String(format: "%8.4f", $0) }.joined())
+            print(method.name.rightPad(width) + String(method.smooth).leftPad(7) + String(s.count / (grid * grid)).leftPad(7)
+                  + String(s.count).leftPad(7) + [s.median, s.q1, s.q3, s.mean].map { String(format: "%8.4f", $0) }.joined())
         }
         for path in paths ?? [] { print("wrote     \(path)") }
     }

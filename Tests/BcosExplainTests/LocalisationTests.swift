@@ -268,4 +268,20 @@ final class LocalisationTests: XCTestCase {
         XCTAssertEqual(limited.methods[1].scores, Array(full.methods[1].scores.prefix(4)))
         XCTAssertEqual(limited.example.maps.count, 2, "the example grid has every method")
     }
+
+    /// Several smoothings score the same maps: each equals a run with that smoothing alone.
+    func testSeveralSmoothingsEqualSeparateRuns() throws {
+        let (model, images) = try tinyGame()
+        let methods: [any AttributionMethod] = [BcosContributions(), Gradient()]
+        let both = try Localisation.run(model, images: images, n: 2, grids: 3, methods: methods, smooths: [1, 5])
+        XCTAssertEqual(both.methods.map(\.name), ["bcos", "grad", "bcos", "grad"])
+        XCTAssertEqual(both.methods.map(\.smooth), [1, 1, 5, 5])
+        XCTAssertEqual(both.smooth, 1)
+        for (i, sm) in [1, 5].enumerated() {
+            let alone = try Localisation.run(model, images: images, n: 2, grids: 3, methods: methods, smooth: sm)
+            XCTAssertEqual(both.methods[2 * i].scores, alone.methods[0].scores, "bcos, smooth \(sm)")
+            XCTAssertEqual(both.methods[2 * i + 1].scores, alone.methods[1].scores, "grad, smooth \(sm)")
+        }
+        XCTAssertNotEqual(both.methods[0].scores, both.methods[2].scores, "smoothing changes the scores")
+    }
 }
