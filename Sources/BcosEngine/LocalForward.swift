@@ -83,27 +83,13 @@ extension Network {
         switch node.op {
         case .bcosConv(let layer):
             let s = layer.conv
-            let rects = ins[0].rects.map {
-                Self.affected($0, kernelH: s.kernelH, kernelW: s.kernelW, stride: s.stride, padH: s.paddingH,
-                              padW: s.paddingW, outH: oh, outW: ow)
-            }
-            var patch = Self.placed(rects, height: oh, width: ow)
-            guard patch.h > 0 && patch.w > 0 else { return Self.unchanged(patch, channels: out.shape[1]) }
-            let crop = Self.crop(ins[0], base: input, patch: patch, kernelH: s.kernelH, kernelW: s.kernelW,
-                                 stride: s.stride, padH: s.paddingH, padW: s.paddingW)
-            patch.values = layer.unpadded().forward(crop, record: .none).0
-            return finish(patch, height: oh, width: ow)
+            let unpadded = layer.unpadded()
+            return windowed(ins[0], base: input, output: out, kernelH: s.kernelH, kernelW: s.kernelW, stride: s.stride,
+                            padH: s.paddingH, padW: s.paddingW) { unpadded.forward($0, record: .none).0 }
         case .avgPool(let pool):
-            let rects = ins[0].rects.map {
-                Self.affected($0, kernelH: pool.kernel, kernelW: pool.kernel, stride: pool.stride, padH: pool.padding,
-                              padW: pool.padding, outH: oh, outW: ow)
-            }
-            var patch = Self.placed(rects, height: oh, width: ow)
-            guard patch.h > 0 && patch.w > 0 else { return Self.unchanged(patch, channels: out.shape[1]) }
-            let crop = Self.crop(ins[0], base: input, patch: patch, kernelH: pool.kernel, kernelW: pool.kernel,
-                                 stride: pool.stride, padH: pool.padding, padW: pool.padding)
-            patch.values = AvgPool2d(kernel: pool.kernel, stride: pool.stride).forward(crop)
-            return finish(patch, height: oh, width: ow)
+            let unpadded = AvgPool2d(kernel: pool.kernel, stride: pool.stride)
+            return windowed(ins[0], base: input, output: out, kernelH: pool.kernel, kernelW: pool.kernel,
+                            stride: pool.stride, padH: pool.padding, padW: pool.padding) { unpadded.forward($0) }
         case .add, .concat, .affine, .positionNorm, .logit:
             // Position-wise ops: the output changes where any input does.
             let n = ins[0].full ? ins[0].values.shape[0] : ins[0].rects.count
@@ -118,6 +104,20 @@ extension Network {
         case .input, .globalAvgPool:
             preconditionFailure("\(node.name) has no local step")
         }
+    }
+
+    /// A sliding-window op (conv or pool; `op` is its unpadded form) on the crop its changed outputs read.
+    private func windowed(_ source: Patch, base input: Tensor, output out: Tensor, kernelH: Int, kernelW: Int, stride: Int,
+                          padH: Int, padW: Int, op: (Tensor) -> Tensor) -> Patch {
+        let oh = out.shape[2], ow = out.shape[3]
+        let rects = source.rects.map {
+            Self.affected($0, kernelH: kernelH, kernelW: kernelW, stride: stride, padH: padH, padW: padW, outH: oh, outW: ow)
+        }
+        var patch = Self.placed(rects, height: oh, width: ow)
+        guard patch.h > 0 && patch.w > 0 else { return Self.unchanged(patch, channels: out.shape[1]) }
+        patch.values = op(Self.crop(source, base: input, patch: patch, kernelH: kernelH, kernelW: kernelW, stride: stride,
+                                    padH: padH, padW: padW))
+        return finish(patch, height: oh, width: ow)
     }
 
     /// A node none of whose outputs change (a strided 1x1 conv can skip every changed input position).
