@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -71,6 +72,8 @@ def main() -> int:
         ok = abs(acc - cards[name]) <= 0.011
         print(f"{name}: test accuracy {acc:.2f}% (card {cards[name]:.2f}%) {'ok' if ok else 'MISMATCH'}")
         failed += 0 if ok else 1
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
 
 
