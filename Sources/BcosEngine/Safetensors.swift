@@ -27,35 +27,34 @@ public enum Safetensors {
         guard FileManager.default.fileExists(atPath: path) else {
             throw BcosError("file '\(path)' not found")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BcosError("cannot read '\(path)': permission denied or not a regular file")
-        }
-        return try parse([UInt8](data), name: path)
+        return try parse([UInt8](try UserFile.read(path, what: "file")), name: path)
     }
 
     /// The string metadata of a safetensors file, reading only its header (nil entries are absent keys).
     ///
     /// - Throws: `BcosError` naming `path` when it cannot be read or its header is not a safetensors header.
     public static func metadata(_ path: String) throws -> [String: String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw BcosError("cannot read '\(path)'") }
+        try UserFile.checkRegular(path, what: "file")
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw BcosError("cannot read '\(path)': permission denied") }
         defer { try? handle.close() }
-        let prefix = [UInt8](handle.readData(ofLength: 8))
+        let prefix = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
         guard prefix.count == 8 else { throw BcosError("'\(path)' is too short to be a safetensors file") }
         var len: UInt64 = 0
         for i in 0..<8 { len |= UInt64(prefix[i]) << (8 * UInt64(i)) }
         guard len >= 2, len <= UInt64(maxHeaderBytes) else {
             throw BcosError("'\(path)' is not a safetensors file: implausible header length \(len)")
         }
-        let header = handle.readData(ofLength: Int(len))
+        let header = (try? handle.read(upToCount: Int(len))) ?? Data()
         guard header.count == Int(len), let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
             throw BcosError("'\(path)' is truncated or its header is not valid JSON")
         }
         return object["__metadata__"] as? [String: String] ?? [:]
     }
 
-    /// Parses safetensors bytes; `name` is used in error messages.
-    public static func parse(_ bytes: [UInt8], name: String) throws -> Contents {
-        let what = "'\(name)'"
+    /// Parses safetensors bytes; `name` (a path, quoted in messages) or `described` (used as given, e.g.
+    /// "checkpoint 'x.pth'") names the file in error messages.
+    public static func parse(_ bytes: [UInt8], name: String, described: String? = nil) throws -> Contents {
+        let what = described ?? "'\(name)'"
         if bytes.isEmpty { throw BcosError("\(what) is empty (0 bytes); expected a safetensors model file") }
         guard bytes.count >= 8 else {
             throw BcosError("\(what) is too short (\(bytes.count) bytes) to be a safetensors file")

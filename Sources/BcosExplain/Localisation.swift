@@ -317,8 +317,8 @@ public enum Localisation {
         let plan = Self.plan(preds, classes: model.config.numClasses, n: n, grids: grids, seed: seed)
         guard !plan.grids.isEmpty else {
             let correct = preds.filter(\.correct).count
-            let have = plan.qualifyingClasses == 1 ? "class has" : "classes have"
-            throw BcosError("only \(plan.qualifyingClasses) of \(model.config.numClasses) \(have) a correctly "
+            let have = plan.qualifyingClasses == 1 ? "has" : "have"
+            throw BcosError("only \(plan.qualifyingClasses) of the \(model.config.numClasses) classes \(have) a correctly "
                             + "classified image with sigmoid(logit) > 0.5 (\(correct) of \(images.count) images correct); "
                             + "a \(n)x\(n) grid needs more than \(n * n) such classes; use a smaller --grid or more data")
         }

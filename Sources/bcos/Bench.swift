@@ -66,6 +66,10 @@ struct Bench: ParsableCommand {
         if let batch { guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") } }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
         if let threads, threads < 1 { throw BcosError("--threads must be at least 1, got \(threads)") }
+        for (name, value) in [("--torch-explain-ms", torchExplainMs ?? 1), ("--torch-forward", torchForward),
+                              ("--torch-train", torchTrain)] where !(value.isFinite && value > 0) {
+            throw BcosError("\(name) must be a positive number (the PyTorch figure to compare with), got \(value)")
+        }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Benchmark.setThreads(n)
         if tui { return try benchTUI() }

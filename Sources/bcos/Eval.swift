@@ -27,6 +27,7 @@ struct Eval: ParsableCommand {
     var json = false
 
     func run() throws {
+        if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
         let m = try BcosModel.load(model)
         guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
         let d = try CLI.fitted(m, modelPath: model,

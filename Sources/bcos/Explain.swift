@@ -48,11 +48,13 @@ struct Explain: ParsableCommand {
     var overlay = false
 
     @Flag(name: .long, help: """
-        Also write <stem>_panel.png: image | colour explanation | contribution map | top-2 Δ map for bcos,         image | map for a post-hoc method; titled, with colour bars.
+        Also write <stem>_panel.png: image | colour explanation | contribution map | top-2 Δ map for bcos, \
+        image | map for a post-hoc method; titled, with colour bars.
         """)
     var panel = false
 
     func run() throws {
+        try pictures.checkValues()
         let attribution = try Methods.named(method)
         if pictures.out == nil, let flag = [(panel, "--panel"), (overlay, "--overlay"), (pictures.colourBar, "--colour-bar")].first(where: \.0)?.1 {
             throw BcosError("\(flag) shapes the PNGs; add --out DIR to write them")

@@ -11,7 +11,9 @@ struct Explore: ParsableCommand {
         discussion: """
         Without --data it opens Fashion-MNIST from /usr/share/datasets/fashion-mnist (apt-get install \
         dataset-fashion-mnist) with the shipped Fashion-MNIST model. Models offered: the shipped ones \
-        (assets/models), those in --models DIR, and --model. With an imported ImageNet model as --model,         --data can be a folder of photos of any size (class subfolders): they go through the model's evaluation         transform (shorter side resized, centre crop) as they load. Press ? inside for the keys.
+        (assets/models), those in --models DIR, and --model. With an imported ImageNet model as --model, \
+        --data can be a folder of photos of any size (class subfolders): they go through the model's \
+        evaluation transform (shorter side resized, centre crop) as they load. Press ? inside for the keys.
         """)
 
     @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder).")

@@ -41,9 +41,7 @@ struct Import: ParsableCommand {
         switch (arch, config) {
         case (let name?, nil): cfg = try Zoo.config(name)
         case (nil, let path?):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw BcosError("cannot read --config '\(path)'")
-            }
+            let data = try UserFile.read(path, what: "--config")
             cfg = try ModelConfig.parse(json: String(decoding: data, as: UTF8.self), source: path)
         case (nil, nil): throw BcosError("give --arch NAME (one of \(Zoo.names.joined(separator: ", "))) or --config FILE")
         default: throw BcosError("give either --arch or --config, not both")

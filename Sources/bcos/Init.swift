@@ -44,6 +44,9 @@ struct Init: ParsableCommand {
     var force = false
 
     func run() throws {
+        guard temperature.isFinite, temperature > 0 else {
+            throw BcosError("--temperature must be a positive number, got \(temperature)")
+        }
         let ws = widths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard ws.count == 8, let list = ws as? [Int], list.allSatisfy({ $0 > 0 }) else {
             throw BcosError("--widths '\(widths)' must be 8 positive integers separated by commas")

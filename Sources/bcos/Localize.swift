@@ -57,8 +57,8 @@ struct Localize: ParsableCommand {
         guard grid >= 2 else { throw BcosError("--grid must be at least 2 (the paper uses 2 or 3), got \(grid)") }
         guard grids >= 1 else { throw BcosError("--grids must be at least 1, got \(grids)") }
         let smooths = smooth.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !smooths.isEmpty, smooths.allSatisfy({ ($0 ?? 0) >= 1 && $0! % 2 == 1 }), Set(smooths).count == smooths.count else {
-            throw BcosError("--smooth '\(smooth)' must be odd numbers >= 1 separated by commas (e.g. 1 or 1,15), each once")
+        guard !smooths.isEmpty, smooths.allSatisfy({ ($0 ?? 0) >= 1 && $0! <= 255 && $0! % 2 == 1 }), Set(smooths).count == smooths.count else {
+            throw BcosError("--smooth '\(smooth)' must be odd numbers from 1 to 255 separated by commas (e.g. 1 or 1,15), each once")
         }
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
         if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
@@ -150,9 +150,14 @@ struct Localize: ParsableCommand {
     static func methods(_ list: String, cell: Int) throws -> [any AttributionMethod] {
         let names = list.trimmingCharacters(in: .whitespaces).lowercased() == "all"
             ? Methods.names
-            : list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard !names.isEmpty else {
+            : list.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
+        guard !list.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw BcosError("--methods is empty; methods are: \(Methods.names.joined(separator: ", ")), or all")
+        }
+        if names.contains("") {
+            throw BcosError("--methods '\(list)' has an empty entry; list methods separated by single commas")
         }
         var seen = Set<String>()
         return try names.map { name in

@@ -38,6 +38,7 @@ struct Neurons: ParsableCommand {
 
 
     func run() throws {
+        try pictures.checkValues()
         guard top >= 1 else { throw BcosError("--top must be at least 1, got \(top)") }
         guard by == "max" || by == "mean" else { throw BcosError("--by '\(by)' is not a ranking; use max or mean") }
         let m = try BcosModel.load(model)

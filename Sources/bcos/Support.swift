@@ -68,18 +68,24 @@ struct PictureOptions: ParsableArguments {
     @Flag(name: .long, help: "Replace existing PNGs in --out.")
     var force = false
 
-    /// `--smooth`, or its default for an image of this size.
-    func smoothing(height h: Int, width w: Int) throws -> Int {
-        let k = smooth ?? (max(h, w) < 64 ? 1 : 15)
-        guard k >= 1 && k % 2 == 1 else { throw BcosError("--smooth must be an odd number >= 1, got \(k)") }
-        return k
+    /// Refuses bad `--smooth` / `--upscale` values whether or not pictures are written (call first in `run`).
+    func checkValues() throws {
+        if let k = smooth, !(k >= 1 && k <= 255 && k % 2 == 1) {
+            throw BcosError("--smooth must be an odd number from 1 to 255, got \(k)")
+        }
+        if let f = upscale, !(f >= 1 && f <= 64) { throw BcosError("--upscale must be between 1 and 64, got \(f)") }
     }
 
-    /// `--upscale`, or the default that makes the longer side at least 256 px.
+    /// `--smooth`, or its default for an image of this size.
+    func smoothing(height h: Int, width w: Int) throws -> Int {
+        try checkValues()
+        return smooth ?? (max(h, w) < 64 ? 1 : 15)
+    }
+
+    /// `--upscale`, or the default that makes the longer side at least 256 px (at most 64x, for tiny images).
     func factor(height h: Int, width w: Int) throws -> Int {
-        let f = upscale ?? Pictures.defaultUpscale(height: h, width: w)
-        guard f >= 1 && f <= 64 else { throw BcosError("--upscale must be between 1 and 64, got \(f)") }
-        return f
+        try checkValues()
+        return upscale ?? min(64, Pictures.defaultUpscale(height: h, width: w))
     }
 
     /// `out/name`, refusing to replace a file unless `--force` (call only with `--out`).

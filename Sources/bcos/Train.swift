@@ -92,7 +92,60 @@ struct Train: ParsableCommand {
         return base + ".train.safetensors"
     }
 
+    /// Whether the user typed `--name` (alone or as `--name=value`).
+    static func given(_ name: String, in arguments: [String] = CommandLine.arguments) -> Bool {
+        arguments.contains { $0 == "--\(name)" || $0.hasPrefix("--\(name)=") }
+    }
+
+    /// Every option checked before any data is loaded, so a bad value never costs an epoch.
+    func checkOptions() throws {
+        func positive(_ name: String, _ v: Double) throws {
+            guard v.isFinite, v > 0 else { throw BcosError("--\(name) must be a positive number, got \(v)") }
+        }
+        func atLeast(_ name: String, _ v: Int?, _ least: Int) throws {
+            if let v, v < least { throw BcosError("--\(name) must be at least \(least), got \(v)") }
+        }
+        try atLeast("epochs", epochs, 1)
+        try atLeast("batch", batch, 1)
+        try atLeast("max-out", maxOut, 1)
+        try atLeast("warmup", warmup, 0)
+        try atLeast("max-batches", maxBatches, 1)
+        try atLeast("stop-after", stopAfter, 1)
+        try atLeast("eval-limit", evalLimit, 0)
+        try atLeast("threads", threads, 1)
+        try positive("lr", lr)
+        try positive("b", b)
+        if let scale { try positive("scale", scale) }
+        if let temperature { try positive("temperature", temperature) }
+        if let bias, !bias.isFinite { throw BcosError("--bias must be a finite number, got \(bias)") }
+        guard weightDecay.isFinite, weightDecay >= 0 else {
+            throw BcosError("--weight-decay must be 0 or a positive number, got \(weightDecay)")
+        }
+        guard checkpointMinutes.isFinite, checkpointMinutes >= 0 else {
+            throw BcosError("--checkpoint-minutes must be 0 (only after each epoch) or positive, got \(checkpointMinutes)")
+        }
+        if !resume && warmup >= epochs {
+            throw BcosError("--warmup \(warmup) must be fewer epochs than --epochs \(epochs)")
+        }
+        // --out and its checkpoint must be writable files in an existing folder (found out now, not after an epoch).
+        for path in [out, Train.checkpointPath(out)] {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                throw BcosError("--out: '\(path)' is a directory; give a file name such as model.safetensors")
+            }
+        }
+        let folder = (out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
+            throw BcosError("--out '\(out)': folder '\(folder)' does not exist; create it first (mkdir -p \(folder))")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder) else {
+            throw BcosError("--out '\(out)': cannot write into folder '\(folder)' (permission denied)")
+        }
+    }
+
     func run() throws {
+        try checkOptions()
         if let threads { Benchmark.setThreads(threads) }
         let ckpt = Train.checkpointPath(out)
         var state: TrainingState
@@ -101,8 +154,12 @@ struct Train: ParsableCommand {
                 throw BcosError("--resume: no checkpoint '\(ckpt)' next to --out '\(out)'; start without --resume")
             }
             state = try TrainingState.load(ckpt)
+            try checkUnchanged(state, checkpoint: ckpt)
             if let data, data != state.settings.data { state.settings.data = data }
-            if epochs != state.settings.epochs && CommandLine.arguments.contains("--epochs") {
+            if epochs != state.settings.epochs && Self.given("epochs") {
+                guard epochs >= state.epoch else {
+                    throw BcosError("--epochs \(epochs): the run saved in '\(ckpt)' has already done \(state.epoch) epochs")
+                }
                 state.settings.epochs = epochs
             }
         } else {
@@ -110,11 +167,10 @@ struct Train: ParsableCommand {
             if !force && FileManager.default.fileExists(atPath: out) {
                 throw BcosError("refusing to overwrite '\(out)'; pass --force, --resume, or choose another --out")
             }
-            guard epochs >= 1, batch >= 1, lr > 0 else { throw BcosError("--epochs, --batch and --lr must be positive") }
             state = try newRun(data: data)
         }
         let settings = state.settings
-        FileHandle.standardError.write(Data("loading \(settings.data) ...\n".utf8))
+        CLI.say("loading \(settings.data) ...")
         let train = try Dataset.load(settings.data, split: .train, skipBad: skipBad)
         let test = try? Dataset.load(settings.data, split: .test, skipBad: skipBad)
         let cfg = state.model.config
@@ -123,6 +179,15 @@ struct Train: ParsableCommand {
         }
         guard train.classes.count == cfg.numClasses else {
             throw BcosError("dataset '\(settings.data)' has \(train.classes.count) classes but the model has \(cfg.numClasses)")
+        }
+        guard train.classes == cfg.classes else {
+            let differ = zip(train.classes, cfg.classes).enumerated().first { $0.element.0 != $0.element.1 }!
+            throw BcosError("dataset '\(settings.data)' names class \(differ.offset) '\(differ.element.0)' but the run in "
+                            + "'\(ckpt)' was trained with '\(differ.element.1)' there; resume on the same dataset")
+        }
+        guard [train.height, train.width] == cfg.imageSize else {
+            throw BcosError("dataset '\(settings.data)' has \(train.width)x\(train.height) images but the model takes "
+                            + "\(cfg.imageSize[1])x\(cfg.imageSize[0])")
         }
         CLI.say("train: \(train.count) images \(train.width)x\(train.height)x\(train.channels), \(train.classes.count) classes"
               + (train.skipped > 0 ? ", \(train.skipped) skipped" : "")
@@ -143,9 +208,6 @@ struct Train: ParsableCommand {
                 source.cancel()
                 signal(sig, SIG_DFL)
             }
-        }
-        guard checkpointMinutes >= 0, checkpointMinutes.isFinite else {
-            throw BcosError("--checkpoint-minutes \(checkpointMinutes) must be 0 or positive")
         }
 
         let batchesPerEpoch = min(maxBatches ?? Int.max, (train.count + settings.batch - 1) / settings.batch)
@@ -229,6 +291,32 @@ struct Train: ParsableCommand {
             CLI.say("stopped after epoch \(state.epoch) of \(settings.epochs); continue with: bcos train --out \(out) --resume")
         } else {
             CLI.say("done: \(out) (checkpoint \(ckpt))")
+        }
+    }
+
+    /// `--resume` continues the saved run with its own settings: an option that defines the run may be repeated
+    /// with the saved value (rerunning the original command plus `--resume` works) but not changed.
+    func checkUnchanged(_ state: TrainingState, checkpoint: String) throws {
+        let cfg = state.model.config, saved = state.settings
+        let ws = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let checks: [(String, Bool, String)] = [
+            ("arch", arch == cfg.arch, cfg.arch),
+            ("widths", ws == cfg.widths, cfg.widths.map(String.init).joined(separator: ",")),
+            ("b", b == cfg.b, "\(cfg.b)"),
+            ("max-out", maxOut == cfg.maxOut, "\(cfg.maxOut)"),
+            ("scale", scale.map { abs($0 - cfg.scale) <= 1e-12 * abs(cfg.scale) } ?? true, "\(cfg.scale)"),
+            ("temperature", temperature == nil || temperature == cfg.logitTemperature, "\(cfg.logitTemperature)"),
+            ("bias", bias.map { abs($0 - cfg.logitBias) <= 1e-12 } ?? true, "\(cfg.logitBias)"),
+            ("batch", batch == saved.batch, "\(saved.batch)"),
+            ("lr", lr == saved.lr, "\(saved.lr)"),
+            ("warmup", warmup == saved.warmupEpochs, "\(saved.warmupEpochs)"),
+            ("weight-decay", weightDecay == saved.weightDecay, "\(saved.weightDecay)"),
+            ("seed", seed == saved.seed, "\(saved.seed)"),
+            ("no-augment", noAugment == !saved.augment, saved.augment ? "off (augmenting)" : "on"),
+        ]
+        for (name, same, value) in checks where Self.given(name) && !same {
+            throw BcosError("--\(name) differs from the run saved in '\(checkpoint)' (\(value)); --resume continues that "
+                            + "run with its own settings: drop --\(name), or start a new run with another --out")
         }
     }
 

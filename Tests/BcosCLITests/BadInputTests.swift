@@ -155,6 +155,36 @@ final class BadInputTests: CLITestCase {
         }
     }
 
+    /// A directory or a FIFO given as a model: one line, no trap (a directory once tripped a `try!` in `info`,
+    /// and a FIFO made it wait for a writer forever).
+    func testModelThatIsNotARegularFile() throws {
+        let dir = tmp.file("dir.safetensors")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fifo = tmp.file("fifo.safetensors")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let image = try writePNG()
+        for path in [dir, fifo] {
+            assertUserError(["info", path], mentions: [path])
+            assertUserError(["explain", "--model", path, "--image", image], mentions: [path])
+            assertUserError(["import", path, "--arch", "resnet18", "--out", tmp.file("imported.safetensors")], mentions: [path])
+        }
+    }
+
+    /// Option values are checked even when they would not be used.
+    func testOptionValuesAreCheckedUpFront() throws {
+        let model = try baseModel(), image = try writePNG()
+        for extra in [["--smooth", "2"], ["--smooth", "0"], ["--smooth", "99999"], ["--upscale", "0"], ["--upscale", "100000"]] {
+            assertUserError(["explain", "--model", model, "--image", image] + extra, mentions: [extra[0], extra[1]])
+        }
+        assertUserError(["eval", "--model", model, "--data", tmp.path, "--limit", "0"], mentions: ["--limit", "0"])
+        assertUserError(["localize", "--model", model, "--data", tmp.path, "--methods", "bcos,,grad"],
+                        mentions: ["--methods", "empty entry"])
+        assertUserError(["bench", "--quick", "--torch-forward", "0"], mentions: ["--torch-forward"])
+        assertUserError(["bench", "--quick", "--torch-explain-ms", "nan"], mentions: ["--torch-explain-ms"])
+        assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--temperature=-1", "--out", tmp.file("t.safetensors")],
+                        mentions: ["--temperature"])
+    }
+
     func testInitRefusesExistingFile() throws {
         let out = try tmp.write("model.safetensors", [UInt8]("precious".utf8))
         assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--out", out], mentions: [out, "--force"])

@@ -79,6 +79,42 @@ final class TrainTests: CLITestCase {
         assertUserError(["train", "--out", tmp.file("none.safetensors"), "--resume"], mentions: ["none.train.safetensors"])
     }
 
+    /// Bad values are refused before any data is read (a bad --lr used to surface only after an epoch, leaving NaN
+    /// weights behind), and `--resume` refuses to change what defines the run or to continue on other classes.
+    func testBadOptionsAndChangedResumesAreRefusedUpFront() throws {
+        let missing = tmp.file("no-such-data")
+        let out = tmp.file("v.safetensors")
+        for (flag, value) in [("--lr", "nan"), ("--lr", "inf"), ("--lr", "0"), ("--weight-decay", "-1"), ("--max-batches", "0"),
+                              ("--threads", "0"), ("--warmup", "-1"), ("--eval-limit", "-1"), ("--stop-after", "0"),
+                              ("--checkpoint-minutes", "-1"), ("--b", "nan"), ("--epochs", "0")] {
+            assertUserError(["train", "--data", missing, "--out", out, "\(flag)=\(value)"], mentions: [flag])
+        }
+        assertUserError(["train", "--data", missing, "--out", tmp.file("nofolder/m.safetensors")], mentions: ["nofolder", "mkdir"])
+        assertUserError(["train", "--data", missing, "--out", tmp.path], mentions: ["is a directory"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+
+        let data = try makeDataset(train: 8, test: 2)
+        let first = assertSuccess(trainArgs(data, out, epochs: 2) + ["--stop-after", "1"])
+        XCTAssertTrue(first.contains("stopped after epoch 1 of 2"), first)
+        assertUserError(["train", "--out", out, "--resume", "--lr", "0.5"], mentions: ["--lr", "0.01"])
+        assertUserError(["train", "--out", out, "--resume", "--widths", "8,8,8,8,8,8,8,8"], mentions: ["--widths", "4,4,4,4,4,4,4,4"])
+        // The same data with its classes renamed is not the run's data.
+        let renamed = tmp.file("renamed")
+        for split in ["train", "test"] {
+            try FileManager.default.createDirectory(atPath: "\(renamed)/\(split)", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "\(data)/\(split)/left", toPath: "\(renamed)/\(split)/cat")
+            try FileManager.default.copyItem(atPath: "\(data)/\(split)/right", toPath: "\(renamed)/\(split)/dog")
+        }
+        // (found once the data is read, so the "loading" progress line is on stdout already)
+        let r = Bcos.result(["train", "--out", out, "--resume", "--data", renamed])
+        XCTAssertEqual(r.status, 1, "\(r)")
+        XCTAssertTrue(r.stderr.hasPrefix("bcos: error: ") && r.stderr.contains("'cat'") && r.stderr.contains("'left'")
+                      && r.stderr.split(separator: "\n").count == 1, "\(r)")
+        // Repeating the original command with --resume is fine: the values are the saved ones.
+        let log = assertSuccess(trainArgs(data, out, epochs: 2) + ["--resume"])
+        XCTAssertTrue(log.contains("epoch 2/2"), log)
+    }
+
     /// Ctrl-C stops after the current batch, leaves a checkpoint, and `--resume` finishes the run.
     func testInterruptLeavesAResumableCheckpoint() throws {
         let data = try makeDataset(train: 40, test: 2)

@@ -81,4 +81,25 @@ final class ImportTests: XCTestCase {
             XCTAssertThrowsError(try TorchCheckpoint.parse(bytes, name: "crafted \(i)"), "case \(i)")
         }
     }
+
+    /// Lists nested 200,000 deep (a 400 kB pickle) used to overflow the stack when freed; tuples that share their
+    /// halves through the memo 60 times over would take 2^60 steps to walk. Both are refused with a message.
+    func testDeepAndExponentiallySharedPicklesAreRefused() {
+        let n = 200_000
+        let deep: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x5D, count: n) + [UInt8](repeating: 0x61, count: n - 1) + [0x2E]
+        XCTAssertThrowsError(try TorchCheckpoint.parse(deep, name: "deep")) { error in
+            XCTAssertTrue("\(error)".contains("nested more than"), "\(error)")
+        }
+        var shared: [UInt8] = [0x80, 0x02, 0x5D, 0x94]  // [] memoised as 0
+        for k in 1...60 { shared += [0x68, UInt8(k - 1), 0x68, UInt8(k - 1), 0x86, 0x94] }  // (m[k-1], m[k-1]) as k
+        shared.append(0x2E)
+        XCTAssertThrowsError(try TorchCheckpoint.parse(shared, name: "shared")) { error in
+            XCTAssertTrue("\(error)".contains("share too much"), "\(error)")
+        }
+        // A list nested 500 deep is fine as far as nesting goes (it is not a state dict, which is a different error).
+        let fine: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x5D, count: 500) + [UInt8](repeating: 0x61, count: 499) + [0x2E]
+        XCTAssertThrowsError(try TorchCheckpoint.parse(fine, name: "fine")) { error in
+            XCTAssertFalse("\(error)".contains("nested more than"), "\(error)")
+        }
+    }
 }

@@ -65,6 +65,11 @@ public struct Unpickler {
     /// Turns a persistent id (a tuple) into a value; the caller knows the checkpoint layout.
     public typealias PersistentLoad = (PickleValue) throws -> PickleValue
 
+    /// The deepest nesting of containers accepted (a state dict needs fewer than ten levels).
+    static let maxNesting = 1000
+    /// The most container entries measured for nesting in one pickle.
+    static let maxVisits = 50_000_000
+
     static let allowedGlobals: Set<String> = [
         "collections.OrderedDict", "builtins.dict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
         "torch.Size", "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage",
@@ -131,6 +136,30 @@ public struct Unpickler {
         var marks = [Int]()
         var memo = [Int: PickleValue]()
         var steps = 0
+        // Containers nest at most `maxNesting` deep: freeing a value nested ~100,000 deep overflows the stack (Swift
+        // frees indirect enums recursively), and no state dict nests more than a handful of levels. Every value is
+        // measured as it goes into a container; `visits` caps the total work, which values shared through the memo
+        // could otherwise make exponential.
+        var visits = 0
+        func tooDeep(_ v: PickleValue, _ budget: Int) -> Bool {
+            visits += 1
+            switch v {
+            case .tuple(let a), .list(let a):
+                return budget <= 0 || visits > Self.maxVisits || a.contains { tooDeep($0, budget - 1) }
+            case .dict(let d):
+                return budget <= 0 || visits > Self.maxVisits
+                    || d.contains { tooDeep($0.key, budget - 1) || tooDeep($0.value, budget - 1) }
+            default: return false
+            }
+        }
+        func contained(_ items: [PickleValue]) throws -> [PickleValue] {
+            for item in items where tooDeep(item, Self.maxNesting - 1) {
+                throw fail(visits > Self.maxVisits
+                           ? "the pickle's containers share too much (memo references); refusing it"
+                           : "containers are nested more than \(Self.maxNesting) deep, which no state dict is; refusing it")
+            }
+            return items
+        }
         func pop() throws -> PickleValue {
             guard let v = stack.popLast() else { throw fail("malformed pickle: stack underflow") }
             return v
@@ -139,7 +168,7 @@ public struct Unpickler {
             guard let m = marks.popLast(), m <= stack.count else { throw fail("malformed pickle: missing MARK") }
             let items = Array(stack[m...])
             stack.removeSubrange(m...)
-            return items
+            return try contained(items)
         }
         func top() throws -> PickleValue {
             guard let v = stack.last else { throw fail("malformed pickle: stack underflow") }
@@ -228,13 +257,13 @@ public struct Unpickler {
             case 0x56:  // UNICODE (raw-unicode-escape text line; plain ASCII names only)
                 stack.append(.string(try line()))
             case 0x74: stack.append(.tuple(try popMark()))  // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))  // TUPLE1
+            case 0x85: stack.append(.tuple(try contained([try pop()])))  // TUPLE1
             case 0x86:  // TUPLE2
                 let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
+                stack.append(.tuple(try contained([a, b])))
             case 0x87:  // TUPLE3
                 let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
+                stack.append(.tuple(try contained([a, b, c])))
             case 0x6C: stack.append(.list(try popMark()))  // LIST
             case 0x64:  // DICT
                 let items = try popMark()
@@ -256,12 +285,13 @@ public struct Unpickler {
                 stack.append(v)
             case 0x73:  // SETITEM
                 let v = try pop(), k = try pop()
+                _ = try contained([k, v])
                 try addItems([(k, v)])
             case 0x75:  // SETITEMS
                 let items = try popMark()
                 guard items.count % 2 == 0 else { throw fail("malformed pickle: SETITEMS with an odd item count") }
                 try addItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) })
-            case 0x61: try append([try pop()])  // APPEND
+            case 0x61: try append(try contained([try pop()]))  // APPEND
             case 0x65: try append(try popMark())  // APPENDS
             case 0x90:  // ADDITEMS (sets, kept as lists)
                 let items = try popMark()

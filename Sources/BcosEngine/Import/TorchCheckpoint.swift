@@ -15,10 +15,7 @@ public enum TorchCheckpoint {
 
     public static func load(_ path: String) throws -> Contents {
         guard FileManager.default.fileExists(atPath: path) else { throw BcosError("checkpoint '\(path)' not found") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BcosError("cannot read checkpoint '\(path)': permission denied or not a regular file")
-        }
-        return try parse([UInt8](data), name: "checkpoint '\(path)'")
+        return try parse([UInt8](try UserFile.read(path, what: "checkpoint")), name: "checkpoint '\(path)'")
     }
 
     public static func parse(_ bytes: [UInt8], name: String) throws -> Contents {
@@ -29,7 +26,7 @@ public enum TorchCheckpoint {
             return try parseLegacy(bytes, name: name)
         }
         if bytes.count >= 9 && bytes[8] == UInt8(ascii: "{") {
-            let c = try Safetensors.parse(bytes, name: name)
+            let c = try Safetensors.parse(bytes, name: name, described: name)
             return Contents(tensors: c.tensors, skipped: [], format: "safetensors")
         }
         throw BcosError("\(name) is not a PyTorch checkpoint (zip or legacy torch.save format) nor a safetensors file")
