@@ -78,6 +78,10 @@ public enum PNG {
     /// - Throws: `DataError` naming `path` if the file exists (and `overwrite` is false), the image is empty,
     ///   its folder is missing, or the file cannot be written.
     public static func write(_ image: Image, to path: String, overwrite: Bool = false) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw DataError("cannot write image '\(path)': it is a directory; give a file name")
+        }
         guard overwrite || !FileManager.default.fileExists(atPath: path) else {
             throw DataError("refusing to overwrite '\(path)'; choose another path or remove it")
         }

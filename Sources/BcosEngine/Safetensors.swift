@@ -202,8 +202,16 @@ public enum Safetensors {
     /// Writes a safetensors file atomically. Refuses to replace an existing file unless `overwrite`.
     public static func save(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
                             to path: String, overwrite: Bool = false) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw BcosError("cannot write '\(path)': it is a directory; give a file name such as model.safetensors")
+        }
         if !overwrite && FileManager.default.fileExists(atPath: path) {
             throw BcosError("refusing to overwrite '\(path)'; choose another path or pass --force")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        guard folder.isEmpty || FileManager.default.fileExists(atPath: folder) else {
+            throw BcosError("cannot write '\(path)': folder '\(folder)' does not exist; create it first")
         }
         let bytes = try serialize(tensors, metadata: metadata)
         do {

@@ -185,6 +185,15 @@ final class BadInputTests: CLITestCase {
                         mentions: ["--temperature"])
     }
 
+    func testOutputFileThatIsADirectory() throws {
+        assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--out", tmp.path, "--force"], mentions: [tmp.path, "directory"])
+        assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--out", tmp.file("nowhere/m.safetensors")],
+                        mentions: ["nowhere", "does not exist"])
+        let out = tmp.file("pngs")
+        try FileManager.default.createDirectory(atPath: out + "/image_explanation.png", withIntermediateDirectories: true)
+        assertUserError(try explainArgs(try writePNG(), ["--out", out, "--force"]), mentions: ["image_explanation.png", "directory"])
+    }
+
     func testInitRefusesExistingFile() throws {
         let out = try tmp.write("model.safetensors", [UInt8]("precious".utf8))
         assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--out", out], mentions: [out, "--force"])
