@@ -294,11 +294,14 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// `--widths` as integers (entries that are not integers are dropped; `newRun` checks for 8 positive ones).
+    var widthList: [Int] { widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
     /// `--resume` continues the saved run with its own settings: an option that defines the run may be repeated
     /// with the saved value (rerunning the original command plus `--resume` works) but not changed.
     func checkUnchanged(_ state: TrainingState, checkpoint: String) throws {
         let cfg = state.model.config, saved = state.settings
-        let ws = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let ws = widthList
         let checks: [(String, Bool, String)] = [
             ("arch", arch == cfg.arch, cfg.arch),
             ("widths", ws == cfg.widths, cfg.widths.map(String.init).joined(separator: ",")),
@@ -321,7 +324,7 @@ struct Train: ParsableCommand {
     }
 
     func newRun(data: String) throws -> TrainingState {
-        let ws = widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let ws = widthList
         guard ws.count == 8, ws.allSatisfy({ $0 > 0 }) else {
             throw BcosError("--widths '\(widths)' must be 8 positive integers separated by commas")
         }
