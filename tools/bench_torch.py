@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Time the OFFICIAL v1 CIFAR-10 9-layer B-cos net (full width, B=2, MaxOut 2) on the CPU.
 
-The baseline that `bcos bench` compares against: explanation latency for one 32x32 image
-(forward + backward in explanation mode), forward throughput at batch 64, and training
-throughput at batch 64 (forward, BCE loss, backward, Adam step), with the same number of threads. Run it next to `bcos bench` on the same machine:
+The PyTorch side of `tools/bench_compare.py` for the CIFAR-10 workload of `bcos bench` (same net, random weights,
+one random 32x32 image, batch 64, same number of threads, the same repetition counts):
 
-    ~/bcos-venv/bin/python tools/bench_torch.py --v1 /tmp/bcos-v1 [--threads 2]
+- explain one image, two ways, reported separately: with the weights frozen (`requires_grad_(False)`; only the
+  input requires grad), the fair anchor for bcos, which never computes weight gradients; and "as users call it",
+  with the weights still requiring grad, so `.backward()` also computes every weight gradient. Both in the official
+  explanation mode (`explanation_mode(True)`: the dynamic scale detached) and a backward of the top logit.
+- forward throughput at --batch under `torch.inference_mode()`.
+- training throughput at --batch: zero_grad, forward, BCE with logits on one-hot targets, backward, Adam step.
+- peak resident memory after the frozen explanation, after the as-called one and at the end (after training).
 
-It prints one line `torch_explain_ms=... torch_forward_img_s=... torch_train_img_s=...` that can be
-passed on as `bcos bench --torch-explain-ms ... --torch-forward ... --torch-train ...`.
+    /work/venv/bin/python tools/bench_torch.py --v1 /tmp/bcos-v1 [--threads 2] [--repeats 10] [--json]
 """
 import argparse
+import json
+import resource
 import statistics
 import sys
 import time
@@ -33,11 +39,14 @@ def build(v1_path: str) -> nn.Sequential:
                                  max_out=2, b=2, scale=10 ** (-2 + 1.5 * 0.5)))
         c_in = c_out
     layers += [MyAdaptiveAvgPool2d((1, 1)), FinalLayer(bias=-2.197225, norm=100)]
-    model = nn.Sequential(*layers).eval()
-    for m in model:
-        if isinstance(m, BcosConv2d):
-            m.explanation_mode(True)
-    return model
+    return nn.Sequential(*layers).eval()
+
+
+def set_explanation_mode(model: nn.Module, on: bool) -> None:
+    """The official v1 switch: detach the dynamic scale (and the patch norm) from the graph."""
+    for m in model.modules():
+        if hasattr(m, "explanation_mode"):
+            m.explanation_mode(on)
 
 
 def median_seconds(fn, repeats: int, warmup: int) -> float:
@@ -51,52 +60,98 @@ def median_seconds(fn, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def encode(rgb: torch.Tensor) -> torch.Tensor:
+    """The B-cos input encoding [r, g, b, 1-r, 1-g, 1-b]."""
+    return torch.cat([rgb, 1 - rgb], 1)
+
+
+def time_explanations(model: nn.Module, one: torch.Tensor, explain, repeats: int, warmup: int) -> dict:
+    """Explain latency and peak RSS with the weights frozen, then with them requiring grad (as users call it)."""
+    out = {}
+    for name, weights_grad in [("frozen", False), ("as_called", True)]:
+        for p in model.parameters():
+            p.requires_grad_(weights_grad)
+
+        def run():
+            x = one.clone().requires_grad_(True)
+            explain(x)
+            return x.grad
+
+        out[f"explain_{name}_ms"] = median_seconds(run, repeats, warmup) * 1e3
+        out[f"explain_{name}_peak_rss_mib"] = peak_rss_mib()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return out
+
+
+def report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+        return
+    print(f"torch {result['torch']}: {result['model']}, {result['threads']} threads")
+    print(f"explain, weights frozen:          {result['explain_frozen_ms']:8.2f} ms"
+          f"  (peak RSS {result['explain_frozen_peak_rss_mib']:.0f} MiB)")
+    print(f"explain, as called (weight grads): {result['explain_as_called_ms']:7.2f} ms"
+          f"  (peak RSS {result['explain_as_called_peak_rss_mib']:.0f} MiB)")
+    print(f"forward (batch {result['batch']:3d}, inference_mode): {result['forward_img_s']:8.1f} img/s")
+    if "train_img_s" in result:
+        print(f"train (batch {result['batch']:3d}):               {result['train_img_s']:8.1f} img/s"
+              f"  (peak RSS {result['train_peak_rss_mib']:.0f} MiB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--v1", required=True, help="checkout of moboehle/B-cos")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=10,
+                    help="as `bcos bench --repeats`: explain max(N, 20), forward N, train max(3, N/2) timed runs")
+    ap.add_argument("--no-train", action="store_true", help="skip the training steps")
+    ap.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build(args.v1)
-    rgb = torch.rand(1, 3, 32, 32)
-    one = torch.cat([rgb, 1 - rgb], 1)
+    set_explanation_mode(model, True)
+    one = encode(torch.rand(1, 3, 32, 32))
 
-    def explain():
-        x = one.clone().requires_grad_(True)
+    def explain(x):
         out = model(x)
         out[0, out[0].argmax()].backward()
-        return x.grad
 
-    rgb = torch.rand(args.batch, 3, 32, 32)
-    many = torch.cat([rgb, 1 - rgb], 1)
+    result = {"torch": torch.__version__, "model": "v1 9-layer CIFAR-10 net, full width, B=2, M=2, random weights",
+              "threads": args.threads, "batch": args.batch}
+    result.update(time_explanations(model, one, explain, max(args.repeats, 20), 2))
+
+    many = encode(torch.rand(args.batch, 3, 32, 32))
+    set_explanation_mode(model, False)
 
     def forward():
-        with torch.no_grad():
+        with torch.inference_mode():
             model(many)
 
-    e = median_seconds(explain, args.repeats, 3)
-    f = median_seconds(forward, max(3, args.repeats // 4), 1)
+    result["forward_img_s"] = args.batch / median_seconds(forward, args.repeats, 1)
 
-    train_model = build(args.v1)
-    for m in train_model:
-        if hasattr(m, "explanation_mode"):
-            m.explanation_mode(False)
-    train_model.train()
-    opt = torch.optim.Adam(train_model.parameters(), lr=1e-4)
-    onehot = torch.nn.functional.one_hot(torch.arange(args.batch) % 10, 10).float()
+    if not args.no_train:
+        torch.manual_seed(1)
+        train_model = build(args.v1).train()
+        opt = torch.optim.Adam(train_model.parameters(), lr=1e-4)
+        onehot = torch.nn.functional.one_hot(torch.arange(args.batch) % 10, 10).float()
 
-    def train_step():
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(train_model(many), onehot)
-        loss.backward()
-        opt.step()
+        def train_step():
+            opt.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(train_model(many), onehot)
+            loss.backward()
+            opt.step()
 
-    t = median_seconds(train_step, max(3, args.repeats // 4), 1)
-    print(f"torch {torch.__version__}, {args.threads} threads")
-    print(f"torch_explain_ms={e * 1e3:.2f} torch_forward_img_s={args.batch / f:.1f} torch_train_img_s={args.batch / t:.1f}")
+        result["train_img_s"] = args.batch / median_seconds(train_step, max(3, args.repeats // 2), 1)
+        result["train_peak_rss_mib"] = peak_rss_mib()
+    report(result, args.json)
 
 
 if __name__ == "__main__":

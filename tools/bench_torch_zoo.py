@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
 """Time the OFFICIAL v2 B-cos ImageNet models (bcos.models.pretrained, random weights, no download) on the CPU.
 
-The baseline for `bcos bench --arch NAME`: explanation latency for one 224x224 image (forward + backward of the top
-logit in explanation mode, as `model.explain` does minus the picture) and forward throughput at a small batch, with
-the same number of threads. Run it next to `bcos bench --arch NAME` on the same machine:
+The PyTorch side of `tools/bench_compare.py --arch NAME` for `bcos bench --arch NAME` (same architecture, random
+weights, batch-norm statistics calibrated the same way, one random 224x224 image, same threads and repetitions):
 
-    /work/venv/bin/python tools/bench_torch_zoo.py --arch resnet50 [--threads 2] [--repeats 10]
+- explain one image (`model.explanation_mode()`, backward of the top logit), two ways reported separately: with the
+  weights frozen (`requires_grad_(False)`, only the input requires grad) and as users call it (`model.explain` does
+  this), weights requiring grad, so the backward also computes every weight gradient.
+- forward throughput at --batch under `torch.inference_mode()`.
+- peak resident memory after each explanation.
+
+    /work/venv/bin/python tools/bench_torch_zoo.py --arch resnet50 [--threads 2] [--repeats 10] [--json]
 """
 import argparse
 import os
-import resource
 import sys
 
 import torch
 import bcos.models.pretrained as zoo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch import median_seconds  # noqa: E402  (the same timing loop as the CIFAR-10 baseline)
+from bench_torch import encode, median_seconds, report, time_explanations  # noqa: E402  (shared with the CIFAR-10 side)
 
 
 def main():
@@ -24,42 +28,40 @@ def main():
     ap.add_argument("--arch", default="resnet50")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=10,
+                    help="as `bcos bench --repeats`: explain max(N, 10), forward N timed runs")
+    ap.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = getattr(zoo, args.arch)(pretrained=False)
-    # As `bcos bench --arch`: batch-norm statistics from one training-mode pass (momentum 1) on random images, so
+    # As `bcos bench --arch`: batch-norm statistics from one training-mode pass (momentum 1) on two random images, so
     # activations keep a sensible scale (random statistics shrink them towards denormals).
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = 1.0
-    calib = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
-        model.train()(torch.cat([calib, 1 - calib], 1))
+        model.train()(encode(torch.rand(2, 3, 224, 224)))
     model.eval()
-    one = torch.rand(1, 3, 224, 224)
-    one = torch.cat([one, 1 - one], 1)
+    one = encode(torch.rand(1, 3, 224, 224))
 
-    def explain():
-        x = one.clone().requires_grad_(True)
+    def explain(x):
         with model.explanation_mode():
             out = model(x)
             out[0, out[0].argmax()].backward()
-        return x.grad
 
-    many = torch.rand(args.batch, 3, 224, 224)
-    many = torch.cat([many, 1 - many], 1)
+    result = {"torch": torch.__version__, "model": f"v2 {args.arch} (random weights, calibrated batch norms)",
+              "threads": args.threads, "batch": args.batch}
+    result.update(time_explanations(model, one, explain, max(args.repeats, 10), 1))
+
+    many = encode(torch.rand(args.batch, 3, 224, 224))
 
     def forward():
-        with torch.no_grad():
+        with torch.inference_mode():
             model(many)
 
-    e = median_seconds(explain, args.repeats, 2)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    f = median_seconds(forward, max(3, args.repeats // 2), 1)
-    print(f"torch {args.arch}: explain {e * 1e3:.1f} ms (peak RSS {rss:.0f} MiB), forward batch {args.batch} "
-          f"{args.batch / f:.2f} img/s, {args.threads} threads")
+    result["forward_img_s"] = args.batch / median_seconds(forward, args.repeats, 1)
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark the engine: the full-width v1 CIFAR-10 net, --model, a zoo --arch, --methods or the explorer (--tui).",
         discussion: """
-        Reference numbers (official PyTorch code on the same 2-core machine, BCOS_REFERENCE §8 and \
-        tools/bench_torch.py): explain one 32x32 image ~98 ms, forward 79 img/s at batch 64.
+        Prints only bcos's own measurements. To compare with the official PyTorch code, run both back to back on the \
+        same machine: tools/bench_compare.py (see tools/README.md and docs/PERFORMANCE.md).
         """)
 
     @Option(name: .long, help: "Model to benchmark (default: full-width v1 9-layer net, B=2, M=2, random weights).")
@@ -35,17 +35,11 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Few repetitions, for a smoke test.")
     var quick = false
 
-    @Option(name: .long, help: "PyTorch explain latency in ms to compare against (default: 98 for the CIFAR net, 750 for resnet50).")
-    var torchExplainMs: Double?
-
-    @Option(name: .long, help: "PyTorch forward throughput in img/s to compare against.")
-    var torchForward: Double = 79
-
-    @Option(name: .long, help: "PyTorch training throughput in img/s (batch 64) to compare against.")
-    var torchTrain: Double = 28
-
     @Flag(name: .long, help: "Also time training steps (forward, loss, full backward, Adam) at --batch.")
     var train = false
+
+    @Flag(name: .long, help: "Print the explain / forward / train measurements (and the per-layer rows) as one JSON object instead of text.")
+    var json = false
 
     @Flag(name: .long, help: "Instead: key-to-frame latency and memory of the explorer on --data (default Fashion-MNIST) with --model (default: the shipped model).")
     var tui = false
@@ -66,15 +60,11 @@ struct Bench: ParsableCommand {
         if let batch { guard batch >= 1 && batch <= 4096 else { throw BcosError("--batch must be in 1...4096, got \(batch)") } }
         guard repeats >= 1 else { throw BcosError("--repeats must be >= 1") }
         if let threads, threads < 1 { throw BcosError("--threads must be at least 1, got \(threads)") }
-        for (name, value) in [("--torch-explain-ms", torchExplainMs ?? 1), ("--torch-forward", torchForward),
-                              ("--torch-train", torchTrain)] where !(value.isFinite && value > 0) {
-            throw BcosError("\(name) must be a positive number (the PyTorch figure to compare with), got \(value)")
-        }
+        if json && (tui || methods) { throw BcosError("--json goes with the explain/forward/train benchmark, not with --tui or --methods") }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Benchmark.setThreads(n)
         if tui { return try benchTUI() }
         var m: BcosModel
-        var reference = torchExplainMs
         if model != nil && arch != nil { throw BcosError("give either --model or --arch, not both") }
         if let model {
             m = try BcosModel.load(model)
@@ -86,12 +76,10 @@ struct Bench: ParsableCommand {
             var rng = SplitMix64(seed: 11)
             m.calibrateBatchNorms(m.encode(Tensor(shape: [2, 3, s[0], s[1]],
                                                   data: (0..<(6 * s[0] * s[1])).map { _ in rng.nextFloat() })))
-            if arch == "resnet50" && reference == nil { reference = 750 }
         } else {
             m = try BcosModel.random(config: ModelConfig(b: 2, maxOut: 2, scale: 0.0562341, logitTemperature: 100,
                                                          logitBias: -2.197225), seed: 1)
         }
-        if model == nil && arch == nil && reference == nil { reference = 98 }
         let reps = quick ? 2 : repeats
         if let grid {
             guard methods else { throw BcosError("--grid goes with --methods") }
@@ -108,7 +96,8 @@ struct Bench: ParsableCommand {
         let many = m.encode(Tensor(shape: [batch, cfg.imageChannels, h, w],
                                    data: (0..<(batch * cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
         let what = model ?? arch.map { "\($0) (random weights)" } ?? "v1_9layer full width, B=2, M=2, random weights"
-        print("bcos bench: \(what), \(w)x\(h), \(n) threads")
+        let say: (String) -> Void = { if !json { print($0) } }
+        say("bcos bench: \(what), \(w)x\(h), \(n) threads")
         let big = max(h, w) >= 128
         let explain = Benchmark.median(repeats: quick ? 3 : max(reps, big ? 10 : 20), warmup: big ? 1 : 2) {
             _ = try? m.explain(one, target: .predicted)
@@ -117,22 +106,18 @@ struct Bench: ParsableCommand {
         let parts = Benchmark.explainParts(m, one, repeats: quick ? 3 : max(reps, big ? 5 : 20))
         let forward = Benchmark.median(repeats: reps, warmup: 1) { _ = m.logits(many) }
         let ips = Double(batch) / forward
-        print("")
-        if let reference {
-            print(String(format: "explain (batch 1):       %8.2f ms    PyTorch %.0f ms -> %.2fx faster", explain * 1e3,
-                         reference, reference / (explain * 1e3)))
-        } else {
-            print(String(format: "explain (batch 1):       %8.2f ms", explain * 1e3))
-        }
-        print(String(format: "  peak RSS after explaining: %.0f MiB", explainRSS))
-        print(String(format: "  of which forward (recorded) %.2f ms, explanation backward %.2f ms",
-                     parts.forward * 1e3, parts.backward * 1e3))
-        if model == nil && arch == nil {
-            print(String(format: "forward (batch %3d):     %8.1f img/s PyTorch %.0f img/s -> %.2fx", batch, ips,
-                         torchForward, ips / torchForward))
-        } else {
-            print(String(format: "forward (batch %3d):     %8.1f img/s", batch, ips))
-        }
+        var result: [String: Any] = [
+            "model": what, "width": w, "height": h, "threads": n, "batch": batch,
+            "explain_ms": explain * 1e3, "explain_forward_ms": parts.forward * 1e3,
+            "explain_backward_ms": parts.backward * 1e3, "explain_peak_rss_mib": explainRSS,
+            "forward_img_s": ips,
+        ]
+        say("")
+        say(String(format: "explain (batch 1):       %8.2f ms", explain * 1e3))
+        say(String(format: "  peak RSS after explaining: %.0f MiB", explainRSS))
+        say(String(format: "  of which forward (recorded) %.2f ms, explanation backward %.2f ms",
+                   parts.forward * 1e3, parts.backward * 1e3))
+        say(String(format: "forward (batch %3d):     %8.1f img/s", batch, ips))
         if train {
             var tm = m
             var adam = Adam()
@@ -141,25 +126,37 @@ struct Bench: ParsableCommand {
                 tm.trainStep(many, labels: labels, optimizer: &adam, lr: 1e-4)
             }
             let tps = Double(batch) / step
-            print(String(format: "train (batch %3d):       %8.1f img/s PyTorch %.0f img/s -> %.2fx  (peak RSS %.0f MiB)", batch,
-                         tps, torchTrain, tps / torchTrain, Benchmark.peakResidentMiB()))
+            let rss = Benchmark.peakResidentMiB()
+            result["train_img_s"] = tps
+            result["train_peak_rss_mib"] = rss
+            say(String(format: "train (batch %3d):       %8.1f img/s  (peak RSS %.0f MiB)", batch, tps, rss))
         }
-        if noLayers { return }
-        print("")
-        print("per conv layer at batch \(batch), best of \(reps) interleaved runs: the B-cos layer, a plain conv of the same shapes, a bare sgemm")
-        print("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
+        if noLayers { return try finish(result) }
+        say("")
+        say("per conv layer at batch \(batch), best of \(reps) interleaved runs: the B-cos layer, a plain conv of the same shapes, a bare sgemm")
+        say("layer  shape                                        GFLOP   B-cos ms  GFLOP/s  conv ms  GFLOP/s  sgemm GFLOP/s  overhead")
         let rows = Benchmark.convLayers(m, batch: batch, repeats: reps)
         var totB = 0.0, totC = 0.0
         for r in rows {
             totB += r.bcosSeconds
             totC += r.convSeconds
-            print(String(format: "%-6@ %-44@ %6.2f %9.2f %8.1f %8.2f %8.1f %14.1f %8.1f%%", r.layer as NSString,
-                         r.shape as NSString, r.flops / 1e9, r.bcosSeconds * 1e3, r.flops / r.bcosSeconds / 1e9,
-                         r.convSeconds * 1e3, r.flops / r.convSeconds / 1e9, r.flops / r.gemmSeconds / 1e9,
-                         (r.bcosSeconds / r.convSeconds - 1) * 100))
+            say(String(format: "%-6@ %-44@ %6.2f %9.2f %8.1f %8.2f %8.1f %14.1f %8.1f%%", r.layer as NSString,
+                       r.shape as NSString, r.flops / 1e9, r.bcosSeconds * 1e3, r.flops / r.bcosSeconds / 1e9,
+                       r.convSeconds * 1e3, r.flops / r.convSeconds / 1e9, r.flops / r.gemmSeconds / 1e9,
+                       (r.bcosSeconds / r.convSeconds - 1) * 100))
         }
-        print(String(format: "all conv layers: B-cos %.1f ms, plain conv %.1f ms -> B-cos overhead %.1f%%",
-                     totB * 1e3, totC * 1e3, (totB / totC - 1) * 100))
+        say(String(format: "all conv layers: B-cos %.1f ms, plain conv %.1f ms -> B-cos overhead %.1f%%",
+                   totB * 1e3, totC * 1e3, (totB / totC - 1) * 100))
+        result["layers"] = rows.map { r -> [String: Any] in
+            ["layer": r.layer, "shape": r.shape, "gflop": r.flops / 1e9, "bcos_ms": r.bcosSeconds * 1e3,
+             "conv_ms": r.convSeconds * 1e3, "sgemm_ms": r.gemmSeconds * 1e3]
+        }
+        try finish(result)
+    }
+
+    /// With `--json`, the collected measurements as one object on stdout (the text was printed as it came).
+    func finish(_ result: [String: Any]) throws {
+        if json { try CLI.printJSON(result) }
     }
 
     /// Seconds per explanation of one image with each method (median; one run for the slow sampling methods).

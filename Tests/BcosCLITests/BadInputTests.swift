@@ -179,8 +179,7 @@ final class BadInputTests: CLITestCase {
         assertUserError(["eval", "--model", model, "--data", tmp.path, "--limit", "0"], mentions: ["--limit", "0"])
         assertUserError(["localize", "--model", model, "--data", tmp.path, "--methods", "bcos,,grad"],
                         mentions: ["--methods", "empty entry"])
-        assertUserError(["bench", "--quick", "--torch-forward", "0"], mentions: ["--torch-forward"])
-        assertUserError(["bench", "--quick", "--torch-explain-ms", "nan"], mentions: ["--torch-explain-ms"])
+        assertUserError(["bench", "--quick", "--json", "--methods"], mentions: ["--json", "--methods"])
         assertUserError(["init", "--widths", "4,4,4,4,4,4,4,4", "--temperature=-1", "--out", tmp.file("t.safetensors")],
                         mentions: ["--temperature"])
     }
