@@ -21,9 +21,13 @@ public enum TestSupport {
         guard ours.count == ref.count else { return "element counts differ: \(ours.count) vs \(ref.count)" }
         var worst = 0.0, worstIndex = 0, refMax = 0.0
         for i in ref.indices {
+            // A NaN or infinity on either side fails at once: `max` and `<=` would let it slip past.
+            guard ours[i].isFinite, ref[i].isFinite else {
+                return "non-finite value at element \(i): ours \(ours[i]) ref \(ref[i])"
+            }
             refMax = max(refMax, abs(Double(ref[i])))
             let d = abs(Double(ours[i]) - Double(ref[i]))
-            if !(d <= worst) { worst = d; worstIndex = i }
+            if d > worst { worst = d; worstIndex = i }
         }
         let tol = rtol * refMax + atol
         if worst <= tol { return nil }
