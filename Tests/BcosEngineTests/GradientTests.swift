@@ -4,80 +4,8 @@ import Foundation
 import XCTest
 
 /// The training backward against central finite differences of an independent Double-precision reference
-/// of the same network (naive loops, straight from BCOS_REFERENCE §1), for every layer and the loss.
+/// of the same network (`ReferenceNet`: naive loops, straight from BCOS_REFERENCE §1), for every layer and the loss.
 final class GradientTests: XCTestCase {
-    /// The v1 9-layer net in Double: conv with unit-norm weights, MaxOut, patch norm, dynamic scale, layer scale,
-    /// global mean, logit layer, BCE on one-hot targets.
-    struct Reference {
-        let cfg: ModelConfig
-        var weights: [[Double]]
-
-        func conv(_ x: [Double], c: Int, h: Int, w: Int, layer i: Int) -> (out: [Double], c: Int, h: Int, w: Int) {
-            let k = cfg.kernelSizes[i], s = cfg.strides[i], p = cfg.paddings[i], m = cfg.maxOut
-            let co = i < cfg.widths.count ? cfg.widths[i] : cfg.numClasses
-            let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
-            let rowLen = c * k * k
-            var wn = weights[i]
-            for r in 0..<(co * m) {
-                let norm = (0..<rowLen).reduce(0.0) { $0 + wn[r * rowLen + $1] * wn[r * rowLen + $1] }.squareRoot()
-                for j in 0..<rowLen { wn[r * rowLen + j] /= norm }
-            }
-            let scale = cfg.scaleFactor.map { Double(k) * Double(c).squareRoot() / $0 } ?? cfg.scale
-            var out = [Double](repeating: 0, count: co * oh * ow)
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var sq = 0.0
-                    var lins = [Double](repeating: 0, count: co * m)
-                    for ci in 0..<c {
-                        for ky in 0..<k {
-                            for kx in 0..<k {
-                                let iy = oy * s - p + ky, ix = ox * s - p + kx
-                                guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
-                                let v = x[(ci * h + iy) * w + ix]
-                                sq += v * v
-                                for r in 0..<(co * m) { lins[r] += wn[r * rowLen + (ci * k + ky) * k + kx] * v }
-                            }
-                        }
-                    }
-                    let norm = (sq + 1e-6).squareRoot()
-                    for o in 0..<co {
-                        let lin = (0..<m).map { lins[o * m + $0] }.max()!
-                        var y: Double
-                        switch cfg.b {
-                        case 1: y = lin
-                        case 2: y = lin * abs(lin) / norm
-                        default: y = lin * Foundation.pow(abs(lin / norm) + 1e-6, cfg.b - 1)
-                        }
-                        out[(o * oh + oy) * ow + ox] = y / scale
-                    }
-                }
-            }
-            return (out, co, oh, ow)
-        }
-
-        func logits(_ x: [Double], c: Int, h: Int, w: Int) -> [Double] {
-            var (a, cc, hh, ww) = (x, c, h, w)
-            for i in 0..<weights.count { (a, cc, hh, ww) = conv(a, c: cc, h: hh, w: ww, layer: i) }
-            return (0..<cc).map { k in
-                (0..<(hh * ww)).reduce(0.0) { $0 + a[k * hh * ww + $1] } / Double(hh * ww) / cfg.logitTemperature + cfg.logitBias
-            }
-        }
-
-        func loss(_ images: [[Double]], labels: [Int], c: Int, h: Int, w: Int) -> Double {
-            var total = 0.0
-            for (x, label) in zip(images, labels) {
-                var (a, cc, hh, ww) = (x, c, h, w)
-                for i in 0..<weights.count { (a, cc, hh, ww) = conv(a, c: cc, h: hh, w: ww, layer: i) }
-                for k in 0..<cc {
-                    let pooled = (0..<(hh * ww)).reduce(0.0) { $0 + a[k * hh * ww + $1] } / Double(hh * ww)
-                    let z = pooled / cfg.logitTemperature + cfg.logitBias
-                    total += max(z, 0) + log1p(exp(-abs(z))) - (label == k ? z : 0)
-                }
-            }
-            return total / Double(images.count * cfg.numClasses)
-        }
-    }
-
     func checkGradients(b: Double, maxOut: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let cfg = ModelConfig(numClasses: 4, imageSize: [8, 8], widths: [3, 3, 4, 4, 4, 4, 4, 4], b: b, maxOut: maxOut,
                               scale: 0.3, logitTemperature: 0.5, logitBias: -1.1)
@@ -85,7 +13,7 @@ final class GradientTests: XCTestCase {
         let images = model.encode(TestSupport.random([3, 3, 8, 8], seed: 22))
         let labels = [1, 3, 1]
         let (loss, _, grads) = model.lossAndGradients(images, labels: labels)
-        var ref = Reference(cfg: cfg, weights: model.stateDict().map { $0.tensor.data.map(Double.init) })
+        var ref = ReferenceNet(model)
         let inputs = (0..<3).map { images.item($0).data.map(Double.init) }
         let refLoss = ref.loss(inputs, labels: labels, c: 6, h: 8, w: 8)
         XCTAssertEqual(loss, refLoss, accuracy: 1e-5 * abs(refLoss), "loss vs Double reference", file: file, line: line)
@@ -165,7 +93,7 @@ final class GradientTests: XCTestCase {
             let model = try BcosModel.random(config: cfg, seed: 31)
             let x = model.encode(TestSupport.random([1, 3, 8, 8], seed: 32))
             let g = model.gradient(x, target: 2).input
-            let ref = Reference(cfg: cfg, weights: model.stateDict().map { $0.tensor.data.map(Double.init) })
+            let ref = ReferenceNet(model)
             var xd = x.data.map(Double.init)
             var rng = SplitMix64(seed: 7)
             for _ in 0..<12 {
