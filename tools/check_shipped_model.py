@@ -12,7 +12,7 @@ and how often the two predictions agree.
         --model assets/models/fashion-mnist-b2.safetensors --idx /usr/share/datasets/fashion-mnist --count 20 \
         --bcos .build/release/bcos
     ~/bcos-venv/bin/python tools/check_shipped_model.py --v1 /tmp/bcos-v1 \
-        --model assets/models/cifar10-b2.safetensors --folder /work/data/cifar10/test --count 50 \
+        --model assets/models/cifar10-b2.safetensors --folder data/cifar10/test --count 50 \
         --bcos .build/release/bcos
 """
 import argparse

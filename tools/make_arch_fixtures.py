@@ -6,7 +6,7 @@ Architecture facts are the ones of /work/notes/ARCH_SPEC.md (tiny-model recipes:
 
 Run (from the repository root; light: tiny models, one thread, about a minute on a CPU):
 
-    nice /work/venv/bin/python tools/make_arch_fixtures.py [--v1 /tmp/bcos-v1-full] [--out DIR]
+    nice ~/bcos-venv/bin/python tools/make_arch_fixtures.py [--v1 /tmp/bcos-v1-full] [--out DIR]
 
 `--v1` is a v1 checkout with `models/ modules/ data/` (e.g. `git --git-dir=<mirror> archive HEAD models modules
 experiments data training interpretability | tar -x -C /tmp/bcos-v1-full`). Needs torch, torchvision, bcos, safetensors,

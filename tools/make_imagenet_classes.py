@@ -1,7 +1,7 @@
 """Writes Sources/BcosEngine/ImageNetClasses.swift: the 1000 ImageNet-1k class names in index order, as torchvision
 lists them for its ImageNet weights (the label set of every official B-cos ImageNet checkpoint).
 
-Run: /work/venv/bin/python tools/make_imagenet_classes.py
+Run: ~/bcos-venv/bin/python tools/make_imagenet_classes.py
 """
 import json, os
 from torchvision.models import ResNet50_Weights

@@ -1,6 +1,6 @@
 """Checkpoint files for the importer tests (Tests/BcosEngineTests/ImportFixtures), written by real torch.save.
 
-Run: /work/venv/bin/python tools/make_import_fixtures.py
+Run: ~/bcos-venv/bin/python tools/make_import_fixtures.py
 Writes, for one small state dict (float32 incl. a transposed view and a slice of a shared storage, float16, float64,
 bfloat16, an int64 num_batches_tracked):
   state_zip.pth       torch.save (zip format, what v2 .pth files are)

@@ -2,15 +2,15 @@
 # Trains the two shipped CIFAR-10 models (B = 2 and the piecewise-linear B = 1 baseline, same architecture) with
 # bcos itself, resumably: run it again after an interruption and it continues where the checkpoints stopped.
 #
-#   tools/train_cifar_models.sh [RUNS_DIR]      (default /work/runs; needs ../shared/datasets/cifar10-jpeg.tar.gz)
+#   tools/train_cifar_models.sh [RUNS_DIR]      (default runs; needs ../shared/datasets/cifar10-jpeg.tar.gz)
 #
 # Architecture: the v1 9-layer CIFAR-10 net at half width (32,32,64,64,64,128,128,128), MaxOut 2, the v1 scale and
 # temperature for each B; Adam lr 1e-3 with a cosine schedule, batch 64, random crop (padding 4) and flip, seed 1.
 # B = 2 for 24 epochs, B = 1 for 16 (the CPU budget: about 8 minutes per epoch on the idle 2-core build machine,
 # 10-14 while other work shares it).
 set -euo pipefail
-runs=${1:-/work/runs}
-data=/work/data/cifar10
+runs=${1:-runs}
+data=data/cifar10
 bcos=.build/release/bcos
 mkdir -p "$runs"
 if [ ! -d "$data/train" ]; then
