@@ -132,6 +132,9 @@ final class ArchOracleTests: CLITestCase {
             let logits = try numbers(json["logits"]).map { Float($0 - bias) }
             XCTAssertNil(TestSupport.compare(logits, try XCTUnwrap(ref["logits_minus_bias"]).data, rtol: 2e-3, atol: 0), f.name)
             XCTAssertEqual(json["predicted"] as? Int, f.predicted, f.name)
+            let contributions = try matrix(json["contributions"]).joined().map { Float($0) }
+            let refContributions = try XCTUnwrap(ref["contributions"]).data
+            XCTAssertNil(TestSupport.compare(contributions, refContributions, rtol: 2e-3, atol: 0), "\(f.name): contribution map")
         }
     }
 
