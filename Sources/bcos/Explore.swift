@@ -73,11 +73,14 @@ struct Explore: ParsableCommand {
                 entries.append(ModelEntry(name: Explore.name(path), path: path))
             }
         }
-        // Offer only models that fit the dataset.
-        let fitting = entries.filter { e in
-            guard let m = try? BcosModel.load(e.path) else { return e.path == model }
-            return m.config.imageChannels == dataset.channels && m.config.numClasses == dataset.classes.count
-        }
+        // Offer only models that fit the dataset; a --model opens first, then B-cos models (B > 1) before the
+        // piecewise-linear B = 1 baselines, which explain themselves far less well.
+        let fitting = entries.compactMap { e -> (entry: ModelEntry, baseline: Bool)? in
+            guard let m = try? BcosModel.load(e.path) else { return e.path == model ? (e, false) : nil }
+            guard m.config.imageChannels == dataset.channels && m.config.numClasses == dataset.classes.count else { return nil }
+            return (e, e.path != model && m.config.b == 1)
+        }.enumerated().sorted { ($0.element.baseline ? 1 : 0, $0.offset) < ($1.element.baseline ? 1 : 0, $1.offset) }
+            .map(\.element.entry)
         guard !fitting.isEmpty else {
             throw BcosError("no model fits dataset '\(dataPath)' (\(dataset.channels)-channel images, "
                             + "\(dataset.classes.count) classes); pass --model or --models DIR, or train one with bcos train")

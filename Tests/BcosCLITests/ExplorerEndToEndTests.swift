@@ -115,6 +115,33 @@ final class ExplorerEndToEndTests: CLITestCase {
         XCTAssertEqual(tmux.flags("alternate_on cursor_flag mouse_any_flag"), "0 1 0", "terminal restored")
     }
 
+    /// Without --model, a B-cos model (B > 1) opens before a piecewise-linear B = 1 baseline, whatever their names
+    /// (the shipped CIFAR-10 pair sorts b1 before b2); `m` still reaches the baseline.
+    func testExploreOpensTheBcosModelBeforeTheB1Baseline() throws {
+        if ProcessInfo.processInfo.environment["BCOS_SKIP_TMUX"] == "1" { throw XCTSkip("BCOS_SKIP_TMUX=1") }
+        guard let path = Tmux.find() else { throw XCTSkip("tmux is not installed") }
+        let (data, _) = try makeFixture()
+        let models = tmp.file("models")
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        for (name, b) in [("aaa-linear", "1"), ("zzz-bcos", "2")] {
+            _ = assertSuccess(["init", "--out", "\(models)/\(name).safetensors", "--b", b, "--classes", "3",
+                               "--size", "16,16", "--widths", "4,4,6,6,6,8,8,8"])
+        }
+        let tmux = try Tmux(path: path, width: 100, height: 30)
+        defer { tmux.kill() }
+        try tmux.type("clear; env -u NO_COLOR TERM=tmux-256color BCOS_MODELS=/nonexistent '\(Bcos.binary)' explore "
+                      + "--data '\(data)' --models '\(models)' --export '\(tmp.file("export"))'; echo EXPLORE-EXIT=$?")
+        let screen = try tmux.waitFor("accuracy")
+        XCTAssertTrue(screen.contains("│ zzz-bcos │") && !screen.contains("aaa-linear"), screen)
+        try tmux.keys("m")  // the model picker lists both; the next one is the baseline
+        try tmux.waitFor("aaa-linear")
+        try tmux.keys("Down")
+        try tmux.keys("Enter")
+        try tmux.waitFor("│ aaa-linear │")
+        try tmux.keys("q")
+        try tmux.waitFor("EXPLORE-EXIT=0")  // the typed command shows "=$?"
+    }
+
     func testExploreRefusesAModelThatDoesNotFitTheData() throws {
         let (data, _) = try makeFixture()
         let gray = tmp.file("gray.safetensors")
