@@ -33,6 +33,20 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(s.cursor, min(39, layout.perPage))
     }
 
+    /// The layer list finds a B-cos layer by the paper's running index ("L2") as well as by name.
+    func testLayerFinderTakesThePapersIndex() {
+        var s = state()
+        _ = reduce(&s, .modelReady(generation: 0, layers: [
+            Layer(name: "conv1", shape: [1, 4, 8, 8], paperIndex: 1), Layer(name: "layer1.0.conv1", shape: [1, 4, 8, 8], paperIndex: 2),
+            Layer(name: "layer1.0.add", shape: [1, 4, 8, 8]), Layer(name: "logits", shape: [1, 3]),
+        ]))
+        XCTAssertEqual(layerMatches(s, "l2"), [1])
+        XCTAssertEqual(layerMatches(s, "layer1"), [1, 2])
+        XCTAssertEqual(Layer.labelWidth(s.layers), 2)
+        XCTAssertEqual(s.layers[0].label(width: 3), "L1  ")
+        XCTAssertEqual(s.layers[2].label(width: 3), "    ")
+    }
+
     func testFiltersAndSort() {
         var s = state()
         _ = reduce(&s, .key(.char("x")))

@@ -16,7 +16,7 @@ public enum Effect: Sendable, Equatable {
 public enum Action: Sendable {
     case key(Key)
     case resize(width: Int, height: Int)
-    case modelReady(generation: Int, layers: [(name: String, shape: [Int])])
+    case modelReady(generation: Int, layers: [Layer])
     case modelFailed(generation: Int, message: String)
     case predictions(generation: Int, start: Int, results: [Prediction])
     case inspectReady(InspectResult)
@@ -426,5 +426,8 @@ func matchClass(_ query: String, _ classes: [String]) -> Int? {
 
 /// Indices of the layers whose name contains `query` (all when empty).
 func layerMatches(_ s: AppState, _ query: String) -> [Int] {
-    s.layers.indices.filter { query.isEmpty || s.layers[$0].name.lowercased().contains(query.lowercased()) }
+    s.layers.indices.filter {
+        query.isEmpty || s.layers[$0].name.lowercased().contains(query.lowercased())
+            || s.layers[$0].paperIndex.map { "L\($0)".caseInsensitiveCompare(query) == .orderedSame } == true
+    }
 }

@@ -11,6 +11,32 @@ public struct ModelEntry: Sendable, Equatable {
     }
 }
 
+/// One layer of the current model as the layer list shows it.
+public struct Layer: Sendable, Equatable {
+    public var name: String
+    /// `[1, C, H, W]` for the dataset's image size.
+    public var shape: [Int]
+    /// The paper's running index of B-cos layers (87 for "L87"), nil for other layers.
+    public var paperIndex: Int?
+
+    public init(name: String, shape: [Int], paperIndex: Int? = nil) {
+        self.name = name
+        self.shape = shape
+        self.paperIndex = paperIndex
+    }
+
+    /// The width of the widest paper index label ("L121") among `layers`; 0 when none is a B-cos layer.
+    static func labelWidth(_ layers: [Layer]) -> Int {
+        layers.compactMap(\.paperIndex).max().map { "L\($0)".count } ?? 0
+    }
+
+    /// "L87 " for a B-cos layer, padded so names line up; `width` is the widest label's width.
+    func label(width: Int) -> String {
+        guard width > 0 else { return "" }
+        return (paperIndex.map { "L\($0)" } ?? "").padding(toLength: width, withPad: " ", startingAt: 0) + " "
+    }
+}
+
 /// The model's verdict on one image.
 public struct Prediction: Sendable, Equatable {
     public var predicted: Int
@@ -112,7 +138,9 @@ public struct AppState: Sendable {
     /// Bumped on every model switch; results of older generations are dropped.
     public var modelGeneration = 0
     /// Layer names and output shapes of the current model (for the neurons view).
-    public var layers: [(name: String, shape: [Int])] = []
+    /// Every layer after the input: name, output shape `[1, C, H, W]`, and for B-cos layers the paper's running
+    /// index (L87 of DenseNet-121), as `bcos info` lists them.
+    public var layers: [Layer] = []
     public var predictions: [Prediction?]
     public var predictionsDone = 0
 

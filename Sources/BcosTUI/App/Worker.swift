@@ -116,7 +116,10 @@ public final class Worker: @unchecked Sendable {
         cacheOrder = []
         lock.unlock()
         let shapes = model.network.shapes(input: [1, model.config.inputChannels, dataset.height, dataset.width])
-        let layers = model.network.nodes.indices.dropFirst().map { (model.network.nodes[$0].name, shapes[$0]) }
+        let convs = model.convNodes
+        let layers = model.network.nodes.indices.dropFirst().map {
+            Layer(name: model.network.nodes[$0].name, shape: shapes[$0], paperIndex: convs.firstIndex(of: $0).map { $0 + 1 })
+        }
         inbox.post(.modelReady(generation: generation, layers: layers))
         // Predict everything in batches, newest model only.
         let batch = model.inferenceBatch(height: dataset.height, width: dataset.width)

@@ -7,15 +7,18 @@ func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
         b.put("loading…", x: 1, y: 2, fg: Theme.muted)
     } else {
         let visible = max(1, listH - 1)
+        let labelW = Layer.labelWidth(s.layers)
         let top = max(0, min(s.layerIndex - visible / 2, s.layers.count - visible))
         for row in 0..<min(visible, s.layers.count) {
             let i = top + row
-            let (name, shape) = s.layers[i]
-            // The shape on the right; the name keeps its end (the part that differs in deep networks).
-            let dims = shape.dropFirst().map(String.init).joined(separator: "x")
-            let room = max(4, listW - 2 - dims.count)
+            let layer = s.layers[i], name = layer.name
+            // The paper's index on the left, the shape on the right; the name keeps its end (the part that differs
+            // in deep networks).
+            let label = layer.label(width: labelW)
+            let dims = layer.shape.dropFirst().map(String.init).joined(separator: "x")
+            let room = max(4, listW - 2 - dims.count - label.count)
             let shown = name.count <= room ? name : "…" + name.suffix(room - 1)
-            let text = shown.padding(toLength: room, withPad: " ", startingAt: 0) + " " + dims
+            let text = label + shown.padding(toLength: room, withPad: " ", startingAt: 0) + " " + dims
             b.put(text.padding(toLength: listW - 1, withPad: " ", startingAt: 0), x: 1, y: 2 + row,
                   fg: i == s.layerIndex ? nil : Theme.muted, reverse: i == s.layerIndex, maxWidth: listW - 1)
         }

@@ -51,9 +51,11 @@ func renderLayerPicker(_ s: AppState, selection: Int, query: String, into b: ino
     b.put("find: " + query + "▏", x: x + 2, y: y + 1, fg: Theme.accent, maxWidth: w - 4)
     let visible = h - 3
     let top = max(0, min(selection - visible / 2, matches.count - visible))
+    let labelW = Layer.labelWidth(s.layers)
     for row in 0..<min(visible, matches.count) {
         let i = matches[top + row]
-        let text = s.layers[i].name + "  " + s.layers[i].shape.dropFirst().map(String.init).joined(separator: "x")
+        let layer = s.layers[i]
+        let text = layer.label(width: labelW) + layer.name + "  " + layer.shape.dropFirst().map(String.init).joined(separator: "x")
         b.put(text.padding(toLength: w - 4, withPad: " ", startingAt: 0), x: x + 2, y: y + 2 + row,
               reverse: top + row == selection, maxWidth: w - 4)
     }
