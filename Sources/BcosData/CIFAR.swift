@@ -38,23 +38,10 @@ extension Dataset {
                                 + "the \(split) split needs \(cifarFiles(split).joined(separator: ", "))")
             }
             do {
-                let bytes = try readWholeFile(file, kind: "dataset file")
-                guard !bytes.isEmpty, bytes.count % cifarRecord == 0 else {
-                    throw DataError("dataset file '\(file)' is \(bytes.count) bytes, not a whole number of "
-                                    + "\(cifarRecord)-byte CIFAR-10 records; it is truncated or corrupt, "
-                                    + "re-download it")
-                }
-                let records = bytes.count / cifarRecord
-                let fileLabels = (0..<records).map { Int(bytes[$0 * cifarRecord]) }
-                if let record = fileLabels.firstIndex(where: { $0 >= classes.count }) {
-                    throw DataError("dataset file '\(file)': record \(record) has label \(fileLabels[record]) "
-                                    + "but there are \(classes.count) classes; the file is corrupt, re-download it")
-                }
-                labels += fileLabels
-                pixels.reserveCapacity(pixels.count + records * (cifarRecord - 1))
-                for record in 0..<records {
-                    pixels += bytes[(record * cifarRecord + 1)..<((record + 1) * cifarRecord)]
-                }
+                let batch = try parseCIFARBatch(readWholeFile(file, kind: "dataset file"), name: file,
+                                                classCount: classes.count)
+                labels += batch.labels
+                pixels += batch.pixels
             } catch {
                 try bad.handle(error)
             }
@@ -62,6 +49,35 @@ extension Dataset {
         guard !labels.isEmpty else { return nil }
         return Dataset(classes: classes, channels: 3, height: cifarSide, width: cifarSide, labels: labels,
                        pixels: pixels, source: folder, skipped: bad.count)
+    }
+
+    /// The labels and pixels of one CIFAR-10 batch file held in memory.
+    ///
+    /// - Parameters:
+    ///   - bytes: the whole file, 3073-byte records.
+    ///   - name: what to call the data in error messages, usually its path.
+    ///   - classCount: labels must be below this.
+    /// - Returns: one label per record and the pixels, `[N, 3, 32, 32]`.
+    /// - Throws: `DataError` naming `name` if the data is not a whole number of records or a label is out of range.
+    public static func parseCIFARBatch(_ bytes: [UInt8], name file: String,
+                                       classCount: Int) throws -> (labels: [Int], pixels: [UInt8]) {
+        guard !bytes.isEmpty, bytes.count % cifarRecord == 0 else {
+            throw DataError("dataset file '\(file)' is \(bytes.count) bytes, not a whole number of "
+                            + "\(cifarRecord)-byte CIFAR-10 records; it is truncated or corrupt, "
+                            + "re-download it")
+        }
+        let records = bytes.count / cifarRecord
+        let labels = (0..<records).map { Int(bytes[$0 * cifarRecord]) }
+        if let record = labels.firstIndex(where: { $0 >= classCount }) {
+            throw DataError("dataset file '\(file)': record \(record) has label \(labels[record]) "
+                            + "but there are \(classCount) classes; the file is corrupt, re-download it")
+        }
+        var pixels: [UInt8] = []  // [N, 3, 32, 32]
+        pixels.reserveCapacity(records * (cifarRecord - 1))
+        for record in 0..<records {
+            pixels += bytes[(record * cifarRecord + 1)..<((record + 1) * cifarRecord)]
+        }
+        return (labels, pixels)
     }
 
     /// The non-empty lines of `folder/batches.meta.txt`, or the standard names when there is no such file.

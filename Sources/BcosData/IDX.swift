@@ -68,7 +68,20 @@ extension Dataset {
     ///   - magic: 0x00000803 (3 dimensions: count, rows, columns) or 0x00000801 (1 dimension: count).
     /// - Returns: `dims` as in the header and `data`, `dims.reduce(1, *)` bytes.
     private static func readIDX(_ path: String, magic: UInt32) throws -> (dims: [Int], data: [UInt8]) {
-        var bytes = try readWholeFile(path, kind: "dataset file")
+        try parseIDX(readWholeFile(path, kind: "dataset file"), name: path, magic: magic)
+    }
+
+    /// The dimensions and data of IDX bytes held in memory (gzip-compressed or not), as `readIDX` reads a file.
+    ///
+    /// - Parameters:
+    ///   - bytes: the whole file.
+    ///   - name: what to call the data in error messages, usually its path.
+    ///   - magic: 0x00000803 (3 dimensions: count, rows, columns) or 0x00000801 (1 dimension: count).
+    /// - Returns: `dims` as in the header and `data`, `dims.reduce(1, *)` bytes.
+    /// - Throws: `DataError` naming `name` if the data is corrupt gzip, has another magic number, is truncated or
+    ///   claims images over `PNG.maxSide` per side.
+    public static func parseIDX(_ bytes: [UInt8], name path: String, magic: UInt32) throws -> (dims: [Int], data: [UInt8]) {
+        var bytes = bytes
         if bytes.starts(with: [0x1F, 0x8B]) {
             bytes = try gunzip(bytes, name: path)
         }

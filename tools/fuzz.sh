@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds bcos-fuzz with libFuzzer + AddressSanitizer (debug: Swift's runtime checks on) and runs fuzz targets from
+# the committed seeds (docs/TESTING.md, "Fuzzing"). Exits non-zero on the first finding (crash, trap, leak,
+# timeout > 1 s, allocation > 2 GB); the input that caused it is left in the work folder as <target>-crash-*,
+# <target>-timeout-*, <target>-oom-*.
+#
+#   tools/fuzz.sh                              every target for 20 s (what CI runs)
+#   tools/fuzz.sh png jpeg -- -runs=1000000    chosen targets, any libFuzzer options after --
+#
+# The working corpus is a copy of Tests/Fuzz/corpus/<target> under ${BCOS_FUZZ_WORK:-/tmp/bcos-fuzz}, so the
+# committed seeds never grow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all=(safetensors config torch-zip torch-legacy png jpeg idx cifar)
+targets=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+options=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+[ ${#options[@]} -gt 0 ] || options=(-max_total_time=20)
+swift build --scratch-path .build-fuzz --product bcos-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DBCOS_FUZZ 2>&1 | grep -v "Cannot export local symbol" | tail -1
+work=${BCOS_FUZZ_WORK:-/tmp/bcos-fuzz}
+for target in "${targets[@]}"; do
+    dict=""
+    case $target in
+        safetensors|config|png|jpeg) dict="-dict=Tests/Fuzz/dict/$target.dict" ;;
+        torch-*) dict="-dict=Tests/Fuzz/dict/torch.dict" ;;
+    esac
+    rm -rf "$work/$target" && mkdir -p "$work/$target"
+    cp Tests/Fuzz/corpus/"$target"/* "$work/$target/"
+    echo "fuzz $target: ${options[*]}"
+    log="$work/$target.log"
+    if ! .build-fuzz/debug/bcos-fuzz "$target" $dict -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=1 \
+            -artifact_prefix="$work/$target-" -print_final_stats=1 "${options[@]}" "$work/$target" >"$log" 2>&1; then
+        tail -60 "$log"
+        echo "fuzz $target: FINDING (log: $log)"
+        exit 1
+    fi
+    grep -E "DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | tr -s ' \t\n' ' '
+    echo
+done
