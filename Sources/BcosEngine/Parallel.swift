@@ -26,8 +26,28 @@ func parallelFor(_ count: Int, grain: Int = 1 << 16, _ body: (Int) -> Void) {
 
 /// Process-wide engine settings.
 public enum Engine {
-    /// Worker threads of the engine. BLAS runs single-threaded inside them.
-    nonisolated(unsafe) public static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Worker threads of the engine: the cores this process may run on (its CPU affinity, which `taskset`, Slurm
+    /// and container cpusets narrow), else the machine's. BLAS runs single-threaded inside them.
+    nonisolated(unsafe) public static var threads: Int = allowedCores ?? ProcessInfo.processInfo.activeProcessorCount
+
+    /// The number of cores in this process's affinity mask (Linux: `Cpus_allowed_list` of /proc/self/status,
+    /// e.g. `0-3,8`), nil where it cannot be read.
+    static var allowedCores: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
+        return coreCount(list: line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// The cores in a Linux CPU list such as `0-3,8`; nil if it does not parse.
+    static func coreCount(list: String) -> Int? {
+        var n = 0
+        for part in list.split(separator: ",") {
+            let ends = part.split(separator: "-").map { Int($0) }
+            guard !ends.isEmpty, ends.count <= 2, let lo = ends.first!, let hi = ends.last!, lo <= hi else { return nil }
+            n += hi - lo + 1
+        }
+        return n > 0 ? n : nil
+    }
 
     /// Puts OpenBLAS in single-threaded mode once (its own threads would spin against ours) and returns `threads`.
     static var prepared: Int {
