@@ -4,7 +4,9 @@ import BcosEngine
 public struct AttributionMap: Sendable {
     public var height: Int
     public var width: Int
-    /// Signed attribution summed over the input channels, `[H, W]` row-major.
+    /// Signed attribution per pixel, `[H, W]` row-major: summed over the input channels where the method attributes
+    /// each channel (the gradient-based ones, see `perChannel`); the pixel's one value where the method perturbs
+    /// whole pixels (occlusion, RISE, LIME).
     public var values: [Float]
     /// The per-channel attribution `[C, H, W]` when the method has one (gradient-based methods).
     public var perChannel: Tensor?

@@ -249,23 +249,112 @@ final class MethodTests: XCTestCase {
         XCTAssertEqual(flat.reduce(0, +) / 256, 1, accuracy: 0.1)
     }
 
-    /// Several classes at once share the sampling methods' forward passes and give exactly the single-class maps.
+    /// Several classes at once (one twice, out of order) against references made one class at a time without the
+    /// multi-target path: Captum per class for its six methods and the official explanation mode for the B-cos map
+    /// (`CaptumFixture`), and for RISE and LIME naive reimplementations from the same seeded mask and sample
+    /// streams (`naiveRISE`, `naiveLIME`) on the small model, whose O(1) logits keep the probabilities unsaturated.
     func testMultiTargetAttributionEqualsOneClassAtATime() throws {
-        let model = try Self.smallModel()
-        let x = Self.image(model)
-        let targets = [2, 0, 2, 1]
-        let methods: [any AttributionMethod] = [Occlusion(), RISE(masks: 40, seed: 3), LIME(samples: 40, seed: 3),
-                                               Gradient(), GradCAM(), IntegratedGradients(steps: 8, batchSize: 3),
-                                               InputXGradient(), DeepLift(), BcosContributions()]
-        for method in methods {
-            let together = try method.attribute(model, input: x, targets: targets)
-            XCTAssertEqual(together.count, targets.count, method.name)
-            for (t, map) in zip(targets, together) {
-                let alone = try method.attribute(model, input: x, target: t)
-                XCTAssertEqual(map.values, alone.values, "\(method.name) class \(t)")
+        let f = try CaptumFixture.load()
+        let targets = [f.targets[1], f.targets[0], f.targets[1], f.targets[2]]
+        for (method, mapKey, channelKey) in CaptumFixture.methods {
+            let maps = try method.attribute(f.model, input: f.input, targets: targets)
+            XCTAssertEqual(maps.count, targets.count, method.name)
+            for (t, map) in zip(targets, maps) {
+                for problem in try f.problems(map, mapKey: mapKey, channelKey: channelKey, target: t) {
+                    XCTFail("\(method.name) class \(t) among \(targets): \(problem)")
+                }
             }
         }
-        XCTAssertThrowsError(try Occlusion().attribute(model, input: x, targets: [0, 99]))
+        XCTAssertThrowsError(try Occlusion().attribute(f.model, input: f.input, targets: [0, 99]))
+
+        let model = try Self.smallModel()
+        let x = Self.image(model)
+        let classes = [2, 0, 2, 1, 3]
+        // Scores differ from the naive ones only by float32 rounding of batched against single forward passes: logits
+        // of size ~1 to ~1e-6, so probabilities to ~1e-6. A RISE value is a weighted mean of them (weights Σ M_i / Np
+        // ≈ 1), and the ridge fit (alpha 1, 40 samples) moves a coefficient by at most √40 / 2 ≈ 3 times that.
+        let rise = RISE(masks: 40, seed: 3, batchSize: 16)
+        for (t, map) in zip(classes, try rise.attribute(model, input: x, targets: classes)) {
+            let expected = Self.naiveRISE(rise, model, x, target: t)
+            XCTAssertGreaterThan((expected.max() ?? 0) - (expected.min() ?? 0), 1e-2, "a flat map would pass trivially")
+            XCTAssertNil(TestSupport.compare(map.values, expected, rtol: 0, atol: 1e-5), "rise class \(t)")
+        }
+        let lime = LIME(samples: 40, seed: 3, batchSize: 16)
+        for (t, result) in zip(classes, try lime.explain(model, input: x, targets: classes)) {
+            let (segments, coefficients) = Self.naiveLIME(lime, model, x, target: t)
+            XCTAssertEqual(result.segments, segments, "lime class \(t)")
+            XCTAssertGreaterThan(coefficients.map { abs($0) }.max() ?? 0, 1e-2, "zero coefficients would pass trivially")
+            XCTAssertNil(TestSupport.compare(result.coefficients.map { Float($0) }, coefficients.map { Float($0) },
+                                             rtol: 0, atol: 3e-5), "lime class \(t)")
+        }
+        // The distinct classes really differ, so a map given to the wrong class fails.
+        let first = try rise.attribute(model, input: x, targets: [0, 1])
+        XCTAssertNotNil(TestSupport.compare(first[0].values, first[1].values, rtol: 0, atol: 1e-3))
+    }
+
+    /// RISE for one class, written out: every mask from the seeded stream, applied to the RGB image, encoded, scored
+    /// by the sigmoid of one full forward pass each, and Σ_i p_i M_i / (N p).
+    static func naiveRISE(_ rise: RISE, _ model: BcosModel, _ x: Tensor, target: Int) -> [Float] {
+        let h = x.shape[2], w = x.shape[3], p = h * w
+        var rng = SplitMix64(seed: rise.seed)
+        var sum = [Double](repeating: 0, count: p)
+        for _ in 0..<rise.masks {
+            let m = rise.nextMask(height: h, width: w, rng: &rng)
+            var rgb = Tensor(shape: [1, 3, h, w])
+            for ch in 0..<3 { for e in 0..<p { rgb.data[ch * p + e] = m[e] * x.data[ch * p + e] } }
+            let score = 1 / (1 + exp(-logit(model, model.encode(rgb), target)))
+            for e in 0..<p { sum[e] += score * Double(m[e]) }
+        }
+        return sum.map { Float($0 / (Double(rise.masks) * Double(rise.keepProbability))) }
+    }
+
+    /// LIME for one class, written out: the SLIC superpixels, the seeded on/off samples (the first all on), each
+    /// scored by one full forward pass with the off superpixels at their mean colour, lime's kernel on the cosine
+    /// distance, and ridge regression with an unpenalised intercept solved as one augmented system
+    /// `(Aᵀ W A + diag(0, α, …, α)) θ = Aᵀ W y`, A = [1 | Z], by Gaussian elimination.
+    static func naiveLIME(_ lime: LIME, _ model: BcosModel, _ x: Tensor, target: Int) -> (segments: [Int], coefficients: [Double]) {
+        let c = x.shape[1], h = x.shape[2], w = x.shape[3], p = h * w
+        let (labels, k) = SLIC.segment(Array(x.data[0..<(3 * p)]), channels: 3, height: h, width: w,
+                                       segments: lime.segmentCount(height: h, width: w), compactness: lime.compactness)
+        var mean = [[Double]](repeating: [Double](repeating: 0, count: k), count: c)
+        for ch in 0..<c {
+            for s in 0..<k {
+                let pixels = (0..<p).filter { labels[$0] == s }
+                mean[ch][s] = pixels.reduce(0.0) { $0 + Double(x.data[ch * p + $1]) } / Double(pixels.count)
+            }
+        }
+        var rng = SplitMix64(seed: lime.seed)
+        var a = [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: k + 1), b = [Double](repeating: 0, count: k + 1)
+        for i in 0..<lime.samples {
+            let z = i == 0 ? [Bool](repeating: true, count: k) : (0..<k).map { _ in rng.next() & 1 == 1 }
+            var image = x
+            for ch in 0..<c { for e in 0..<p where !z[labels[e]] { image.data[ch * p + e] = Float(mean[ch][labels[e]]) } }
+            let y = 1 / (1 + exp(-logit(model, image, target)))
+            let on = Double(z.filter { $0 }.count)
+            let distance = on == 0 ? 1 : 1 - on / (on.squareRoot() * Double(k).squareRoot())
+            let weight = exp(-distance * distance / (lime.kernelWidth * lime.kernelWidth)).squareRoot()
+            let row = [1.0] + z.map { $0 ? 1.0 : 0.0 }
+            for r in 0...k {
+                b[r] += weight * row[r] * y
+                for q in 0...k { a[r][q] += weight * row[r] * row[q] }
+            }
+        }
+        for r in 1...k { a[r][r] += lime.alpha }
+        for col in 0...k {
+            let pivot = (col...k).max { abs(a[$0][col]) < abs(a[$1][col]) }!
+            a.swapAt(col, pivot)
+            b.swapAt(col, pivot)
+            for r in (col + 1)..<(k + 1) {
+                let factor = a[r][col] / a[col][col]
+                for q in col...k { a[r][q] -= factor * a[col][q] }
+                b[r] -= factor * b[col]
+            }
+        }
+        var theta = [Double](repeating: 0, count: k + 1)
+        for r in stride(from: k, through: 0, by: -1) {
+            theta[r] = (b[r] - ((r + 1)..<(k + 1)).reduce(0.0) { $0 + a[r][$1] * theta[$1] }) / a[r][r]
+        }
+        return (labels, Array(theta.dropFirst()))
     }
 
     func testRISEMasksAreSmoothUpsampledGrids() {

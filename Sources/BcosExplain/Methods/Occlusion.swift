@@ -13,6 +13,9 @@ import BcosEngine
 ///   last one cut off at the border, so every pixel is covered.
 /// - Black: RGB 0, then encoded (`[0, 0, 0, 1, 1, 1]` with AddInverse). A placement that changes no pixel
 ///   (the region is black already) has drop 0 without running the network.
+/// - Values: Captum's attribution is `[C, H, W]` with the same value in every channel of a pixel (the window spans
+///   all channels); `values` is that per-pixel value, not its sum over the C encoded channels, which would be C
+///   times it (a factor the AddInverse encoding doubles, and that changes no ranking or normalised map).
 /// - Occluded images are evaluated `batchSize` per pass, each recomputing only what its window can reach
 ///   (`Network.forwardLocal`).
 public struct Occlusion: AttributionMethod {
