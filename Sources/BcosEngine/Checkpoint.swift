@@ -176,12 +176,5 @@ public struct Evaluation: Sendable {
 
 extension BcosModel {
     /// Index of the largest logit for each image of encoded `[N, C, H, W]`.
-    public func predict(_ x: Tensor) -> [Int] {
-        let logits = self.logits(x)
-        let k = logits.shape[1]
-        return (0..<logits.shape[0]).map { i in
-            let row = logits.data[(i * k)..<((i + 1) * k)]
-            return row.indices.max { row[$0] < row[$1] }! - i * k
-        }
-    }
+    public func predict(_ x: Tensor) -> [Int] { logits(x).argmaxRows() }
 }

@@ -200,10 +200,23 @@ public struct RankedNeuron: Sendable, Equatable {
 
 extension BcosModel {
     /// The `top` channels of `layer` for one encoded image `[1, C, H, W]`, ranked by their maximum activation over
-    /// positions (or by their mean with `byMean`), best first.
-    public func rankNeurons(_ x: Tensor, layer: String, top: Int, byMean: Bool = false) throws -> [RankedNeuron] {
+    /// positions (or by their mean with `byMean`), best first, each explained from its most active position (times
+    /// the sign of the activation): all from one recorded forward pass.
+    public func explainNeurons(_ x: Tensor, layer: String, top: Int,
+                               byMean: Bool = false) throws -> [(neuron: RankedNeuron, explanation: Explanation)] {
+        precondition(x.shape.count == 4 && x.shape[0] == 1, "explain takes one image [1, C, H, W], got \(x.shape)")
+        let trace = network.forward(x, record: .explanation)
         let node = try layerIndex(layer)
-        let act = network.forward(x, record: .explanation).outputs[node]!
+        let ranked = Self.rank(trace.outputs[node]!, top: top, byMean: byMean)
+        return try ranked.map { n in
+            let target = ExplanationTarget.neuron(layer: layer, channel: n.channel, position: .at(y: n.y, x: n.x))
+            return (n, try explain(x, target: target, trace: trace))
+        }
+    }
+
+    /// The `top` channels of an activation `[1, C, H, W]` (or `[1, C]`), ranked by their maximum activation over
+    /// positions (or their mean), best first.
+    static func rank(_ act: Tensor, top: Int, byMean: Bool) -> [RankedNeuron] {
         let c = act.shape[1], h = act.shape.count == 4 ? act.shape[2] : 1, w = act.shape.count == 4 ? act.shape[3] : 1
         var ranked = [RankedNeuron]()
         for ch in 0..<c {

@@ -158,6 +158,63 @@ public struct BcosModel: Sendable {
     /// Logits `[N, K]` for encoded inputs `[N, C, H, W]`.
     public func logits(_ x: Tensor) -> Tensor { network.forward(x).output }
 
+    /// The logits of `count` inputs, `batch` per forward pass, in order.
+    ///
+    /// - Parameters:
+    ///   - input: the encoded inputs `[n, C, H, W]` of the indices in the range it is given.
+    ///   - body: receives each range with its logits `[n, K]`; returns false to stop before the next batch.
+    public func logits(count: Int, batch: Int, input: (Range<Int>) -> Tensor,
+                       _ body: (Range<Int>, Tensor) throws -> Bool) rethrows {
+        var start = 0
+        while start < count {
+            let range = start..<min(count, start + max(1, batch))
+            guard try body(range, logits(input(range))) else { return }
+            start = range.upperBound
+        }
+    }
+
+    /// Throws unless the model takes a dataset's images: channels, classes and image size.
+    ///
+    /// A dataset with other classes fits when each of its classes is named after one of the model's
+    /// (case-insensitive; e.g. `photos/goldfish/*.jpg` for an ImageNet model).
+    /// - Parameters:
+    ///   - classes: the dataset's class names; `channels`, `height`, `width`: its images.
+    ///   - modelPath, dataPath: name the model and the dataset in messages.
+    /// - Returns: the model class of each dataset class when the labels must be renamed, nil when they agree.
+    public func fit(classes: [String], channels: Int, height: Int, width: Int, modelPath: String,
+                    dataPath: String) throws -> [Int]? {
+        var relabel: [Int]?
+        if classes.count != config.numClasses || classes != self.classes {
+            let lookup = Dictionary(self.classes.enumerated().map { ($0.element.lowercased(), $0.offset) },
+                                    uniquingKeysWith: { a, _ in a })
+            let mapped = classes.map { lookup[$0.lowercased()] }
+            if mapped.allSatisfy({ $0 != nil }) {
+                relabel = mapped.map { $0! }
+            } else if classes.count != config.numClasses {
+                let missing = classes[mapped.firstIndex { $0 == nil }!]
+                throw BcosError("dataset '\(dataPath)' has \(classes.count) classes but model '\(modelPath)' has "
+                                + "\(config.numClasses); name each class folder after one of the model's classes "
+                                + "('\(missing)' is not one, e.g. \(self.classes.prefix(3).map { "'\($0)'" }.joined(separator: ", ")))")
+            }
+        }
+        guard channels == config.imageChannels else {
+            throw BcosError("dataset '\(dataPath)' has \(channels)-channel images but model '\(modelPath)' takes "
+                            + "\(config.imageChannels)")
+        }
+        try validateInput(height: height, width: width, what: "dataset '\(dataPath)' images")
+        return relabel
+    }
+
+    /// Whether the model takes a dataset's images with their labels as they are (`fit` without renaming).
+    public func fits(classes: [String], channels: Int, height: Int, width: Int) -> Bool {
+        do {
+            _ = try fit(classes: classes, channels: channels, height: height, width: width, modelPath: "", dataPath: "")
+            return classes.count == config.numClasses
+        } catch {
+            return false
+        }
+    }
+
     /// The node index of a layer a user named: its name (`5`, `logits`) or its position in `bcos info`.
     public func layerIndex(_ name: String) throws -> Int {
         if let i = network.index(of: name), i > 0 { return i }
@@ -216,6 +273,9 @@ public struct BcosModel: Sendable {
         throw BcosError("unknown class '\(s)'; classes are: \(shown)")
     }
 }
+
+/// sigmoid(v): a class's probability from its logit (B-cos models are trained with BCE).
+public func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
 /// A small, fast, seedable generator (SplitMix64) so that initialisations are reproducible everywhere.
 public struct SplitMix64: RandomNumberGenerator, Sendable {

@@ -55,6 +55,17 @@ public struct Tensor: Sendable, Equatable {
     public var maxAbs: Float { data.reduce(0) { max($0, abs($1)) } }
 }
 
+extension Tensor {
+    /// The index of the largest value in each row of a `[N, K]` tensor (the first on ties).
+    public func argmaxRows() -> [Int] {
+        let k = shape[1]
+        return (0..<shape[0]).map { i in
+            let row = data[(i * k)..<((i + 1) * k)]
+            return row.indices.max { row[$0] < row[$1] }! - i * k
+        }
+    }
+}
+
 /// A pointer wrapper that lets disjoint slices of one buffer be written from concurrent workers.
 ///
 /// Only used inside kernels whose iterations touch non-overlapping index ranges.

@@ -155,11 +155,4 @@ extension BcosModel {
         let grads = network.backward(trace, from: network.nodes.count - 1, seed: seed, mode: .training)
         return (loss, trace.output, grads.weights)
     }
-
-    /// A copy with new raw weights for the given keys (same shapes).
-    public func withWeights(_ weights: [String: Tensor]) throws -> BcosModel {
-        var all = [String: Tensor]()
-        for (k, t) in stateDict() { all[k] = weights[k] ?? t }
-        return try BcosModel(config: config, weights: all, source: "updated weights")
-    }
 }

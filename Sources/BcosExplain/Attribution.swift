@@ -30,6 +30,8 @@ public protocol AttributionMethod: Sendable {
     /// The attributions of several classes of one image, in `targets` order. Methods whose network passes do
     /// not depend on the class (occlusion, RISE, LIME) share them between the classes; the others explain each.
     func attribute(_ model: BcosModel, input: Tensor, targets: [Int]) throws -> [AttributionMap]
+    /// The attribution of class `target` with what the method adds to its map (completeness, superpixels).
+    func attribution(_ model: BcosModel, input: Tensor, target: Int) throws -> Attribution
 }
 
 extension AttributionMethod {

@@ -67,20 +67,15 @@ public enum Localisation {
         let batchSize = batchSize ?? model.inferenceBatch(height: images.height, width: images.width)
         var out = [Prediction]()
         out.reserveCapacity(images.count)
-        var start = 0
-        while start < images.count {
-            let indices = Array(start..<min(images.count, start + batchSize))
-            let x = model.encode(Tensor(shape: [indices.count, images.channels, images.height, images.width],
-                                        data: images.fetch(indices)))
-            let logits = model.logits(x)  // [B, K]
+        model.logits(count: images.count, batch: batchSize, input: {
+            model.encode(Tensor(shape: [$0.count, images.channels, images.height, images.width], data: images.fetch(Array($0))))
+        }) { range, logits in  // [B, K]
             let k = logits.shape[1]
-            for (row, index) in indices.enumerated() {
-                let scores = logits.data[(row * k)..<((row + 1) * k)]
-                let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * k
-                let label = images.labels[index]
-                out.append(Prediction(label: label, predicted: predicted, logit: scores[row * k + label]))
+            for (row, predicted) in logits.argmaxRows().enumerated() {
+                let label = images.labels[range.lowerBound + row]
+                out.append(Prediction(label: label, predicted: predicted, logit: logits.data[row * k + label]))
             }
-            start += batchSize
+            return true
         }
         return out
     }

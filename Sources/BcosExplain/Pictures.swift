@@ -46,7 +46,13 @@ public enum Pictures {
     /// A signed map drawn at `factor`x with, when `bar` is set, a colour bar underneath.
     public static func signedPicture(_ map: [Float], width w: Int, height h: Int, factor: Int, over image: [UInt8]? = nil,
                                      bar: Bool) -> Canvas {
-        let (rgb, range) = signedMap(map, over: image)
+        signedPicture(signedMap(map, over: image), width: w, height: h, factor: factor, bar: bar)
+    }
+
+    /// A signed map already coloured (`signedMap`) drawn at `factor`x with, when `bar` is set, a colour bar underneath.
+    public static func signedPicture(_ signed: (rgb: [UInt8], range: Float), width w: Int, height h: Int, factor: Int,
+                                     bar: Bool) -> Canvas {
+        let (rgb, range) = signed
         let picture = Canvas(pixels: rgb, width: w, height: h, factor: factor)
         guard bar else { return picture }
         let strip = colourBar(range: range, length: picture.width, scale: picture.width >= 160 ? 2 : 1)

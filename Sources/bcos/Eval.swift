@@ -8,34 +8,20 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model on a dataset split: accuracy overall and per class, confusion matrix.")
 
-    @Option(name: .long, help: "Model file (.safetensors).")
-    var model: String
-
-    @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder).")
-    var data: String
-
-    @Option(name: .long, help: "Split: test or train.")
-    var split: String = "test"
-
-    @Option(name: .long, help: "Evaluate at most this many images.")
-    var limit: Int?
+    @OptionGroup var context: ModelDataOptions
 
     @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (and count them) instead of stopping.")
     var skipBad = false
 
-    @Flag(name: .long, help: "Print one JSON object.")
-    var json = false
-
     func run() throws {
-        if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
-        let m = try BcosModel.load(model)
-        guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
-        let d = try CLI.fitted(m, modelPath: model,
-                               try Dataset.load(data, split: s, skipBad: skipBad, transform: CLI.transform(for: m)), dataPath: data)
+        _ = try context.checkValues()
+        let m = try context.loadModel()
+        let d = try context.loadDataset(for: m, skipBad: skipBad)
+        let (model, data, split) = (context.model, context.data, context.split)
         let started = Date()
-        let r = Evaluate.run(m, on: d, limit: limit)
+        let r = Evaluate.run(m, on: d)
         let seconds = Date().timeIntervalSince(started)
-        if json {
+        if context.json {
             try CLI.printJSON([
                 "model": model, "data": data, "split": split, "images": r.count, "correct": r.correct,
                 "accuracy": r.accuracy, "classes": m.classes,

@@ -67,38 +67,28 @@ struct Explain: ParsableCommand {
             try runPostHoc(attribution, model: m, input: x, target: t, subject: subject)
             return
         }
-        let e = try m.explain(x, target: t)
         let h = x.shape[2], w = x.shape[3]
+        let writing = pictures.out != nil
+        let views = try ExplanationViews(model: m, input: x, target: t, delta: writing && panel,
+                                         smooth: writing ? try pictures.smoothing(height: h, width: w) : 1, overlay: overlay)
+        let e = views.explanation
         var files = [String]()
-        if pictures.out != nil {
-            let smoothing = try pictures.smoothing(height: h, width: w)
+        if writing {
             let factor = try pictures.factor(height: h, width: w)
             let contribPath = try pictures.path("\(stem)_contributions.png")
             let colourPath = try pictures.path("\(stem)_explanation.png")
             let panelPath = panel ? try pictures.path("\(stem)_panel.png") : nil
-            let original = CLI.imageRGB(x, channels: m.config.imageChannels)
-            try writeSigned(e.contributions.data, image: original, height: h, width: w, factor: factor, to: contribPath)
-            let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smoothing)
-            let colour = Visualize.composite(rgba, background: 0)
-            try pictures.write(Canvas(pixels: colour, width: w, height: h, factor: factor), to: colourPath)
+            try pictures.write(Pictures.signedPicture(views.contributions, width: w, height: h, factor: factor,
+                                                      bar: pictures.colourBar), to: contribPath)
+            try pictures.write(Canvas(pixels: views.colour, width: w, height: h, factor: factor), to: colourPath)
             files = [contribPath, colourPath]
             if let panelPath {
-                let delta = try m.explain(x, target: .topTwoDelta)
-                let signed = Pictures.signedMap(e.contributions.data, over: overlay ? original : nil)
-                let signedDelta = Pictures.signedMap(delta.contributions.data, over: overlay ? original : nil)
-                guard case .difference(let a, let b) = delta.target else { preconditionFailure("top-2 Δ is a difference") }
-                let what = describe(e.target, model: m)
-                let tiles = [
-                    Pictures.Tile(title: "image", rgb: original),
-                    Pictures.Tile(title: "explanation " + what, rgb: colour),
-                    Pictures.Tile(title: "contributions " + what, rgb: signed.rgb, range: signed.range),
-                    Pictures.Tile(title: "delta \(m.classes[a]) - \(m.classes[b])", rgb: signedDelta.rgb, range: signedDelta.range),
-                ]
-                try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+                try pictures.write(Pictures.panel(views.tiles(classes: m.classes), width: w, height: h, factor: factor),
+                                   to: panelPath)
                 files.append(panelPath)
             }
         }
-        let probs = e.logits.map(CLI.sigmoid)
+        let probs = e.logits.map(sigmoid)
         if json {
             var obj: [String: Any] = [
                 "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
@@ -143,23 +133,6 @@ struct Explain: ParsableCommand {
         var label: Int?
     }
 
-    /// A signed map `[H*W]` as a blue-white-red PNG, clipped at the 99.5th percentile of |map|, upscaled; over the
-    /// image with `--overlay`, with a colour bar with `--colour-bar`.
-    private func writeSigned(_ map: [Float], image: [UInt8], height h: Int, width w: Int, factor: Int, to path: String) throws {
-        try pictures.write(Pictures.signedPicture(map, width: w, height: h, factor: factor, over: overlay ? image : nil,
-                                                  bar: pictures.colourBar), to: path)
-    }
-
-    /// A short title for a target: a class name, a difference, a neuron.
-    private func describe(_ t: ExplanationTarget, model m: BcosModel) -> String {
-        switch t {
-        case .logit(let k): return m.classes[k]
-        case .difference(let a, let b): return "\(m.classes[a]) - \(m.classes[b])"
-        case .neuron(let layer, let channel, _): return "\(layer):\(channel)"
-        default: return ""
-        }
-    }
-
     /// A map `[H*W]` as H JSON arrays of W numbers.
     private func rows(_ map: [Float], height h: Int, width w: Int) -> [[Any]] {
         (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }
@@ -176,7 +149,7 @@ struct Explain: ParsableCommand {
         for k in order.prefix(10) {
             let mark = k == predicted ? "*" : " "
             print(" \(mark)\(String(k).leftPad(3)) \(m.classes[k].rightPad(16)) \(String(format: "%10.4f", logits[k]))   "
-                  + String(format: "%.4f", CLI.sigmoid(logits[k])))
+                  + String(format: "%.4f", sigmoid(logits[k])))
         }
         if order.count > 10 { print("  ... \(order.count - 10) more") }
         print("")
@@ -210,39 +183,30 @@ struct Explain: ParsableCommand {
         if pictures.out != nil {
             factor = try pictures.factor(height: h, width: w)
             mapPath = try pictures.path("\(stem)_\(name).png")
-            if attribution is LIME { topPath = try pictures.path("\(stem)_lime_top5.png") }
+            if name == "lime" { topPath = try pictures.path("\(stem)_lime_top5.png") }
             if panel { panelPath = try pictures.path("\(stem)_\(name)_panel.png") }
         }
         let start = Date()
-        var integrated: IntegratedGradients.Result?
-        var lime: LIME.Result?
-        let map: AttributionMap
-        if let ig = attribution as? IntegratedGradients {
-            integrated = try ig.integrate(m, input: x, target: k)
-            map = integrated!.map
-        } else if let l = attribution as? LIME {
-            lime = try l.explain(m, input: x, target: k)
-            map = lime!.map
-        } else {
-            map = try attribution.attribute(m, input: x, target: k)
-        }
+        let result = try attribution.attribution(m, input: x, target: k)
+        let (map, lime) = (result.map, result.superpixels)
         let seconds = Date().timeIntervalSince(start)
         var files = [String]()
-        let original = CLI.imageRGB(x, channels: m.config.imageChannels)
+        let original = Pictures.imageRGB(x, channels: m.config.imageChannels)
+        let top = lime.map { Pictures.imageRGB(x, channels: m.config.imageChannels, mask: $0.topMask(5)) }
         if let mapPath {
-            try writeSigned(map.values, image: original, height: h, width: w, factor: factor, to: mapPath)
+            try pictures.write(Pictures.signedPicture(map.values, width: w, height: h, factor: factor,
+                                                      over: overlay ? original : nil, bar: pictures.colourBar), to: mapPath)
             files.append(mapPath)
         }
-        if let topPath, let lime {
-            try pictures.write(Canvas(pixels: topSuperpixels(x, model: m, mask: lime.topMask(5)), width: w, height: h,
-                                      factor: factor), to: topPath)
+        if let topPath, let top {
+            try pictures.write(Canvas(pixels: top, width: w, height: h, factor: factor), to: topPath)
             files.append(topPath)
         }
         if let panelPath {
             let signed = Pictures.signedMap(map.values, over: overlay ? original : nil)
             var tiles = [Pictures.Tile(title: "image", rgb: original),
                          Pictures.Tile(title: "\(name) \(m.classes[k])", rgb: signed.rgb, range: signed.range)]
-            if let lime { tiles.append(Pictures.Tile(title: "lime top 5", rgb: topSuperpixels(x, model: m, mask: lime.topMask(5)))) }
+            if let top { tiles.append(Pictures.Tile(title: "lime top 5", rgb: top)) }
             try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
             files.append(panelPath)
         }
@@ -250,16 +214,16 @@ struct Explain: ParsableCommand {
         if json {
             var obj: [String: Any] = [
                 "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
-                "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(CLI.sigmoid($0)) },
+                "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(sigmoid($0)) },
                 "predicted": predicted, "predicted_class": m.classes[predicted],
                 "target": description, "target_class": k,
                 "method": name, "attribution": rows(map.values, height: h, width: w),
                 "files": files,
             ]
-            if let integrated {
-                obj["explained_value"] = Double(integrated.logit) - Double(integrated.baselineLogit)
-                obj["baseline_logit"] = CLI.json(integrated.baselineLogit)
-                obj["completeness_error"] = integrated.completenessError
+            if let ends = result.ends {
+                obj["explained_value"] = Double(ends.logit) - Double(ends.baseline)
+                obj["baseline_logit"] = CLI.json(ends.baseline)
+                obj["completeness_error"] = result.completenessError
             }
             if let lime { obj["lime_top5_segments"] = lime.topSegments(5) }
             try CLI.printJSON(obj)
@@ -268,30 +232,16 @@ struct Explain: ParsableCommand {
         printLogits(logits, predicted: predicted, model: m, height: h, width: w, subject: subject)
         print("target     \(description) = \(String(format: "%.6g", logits[k]))")
         print("method     \(name) (\(String(format: "%.2f", seconds)) s)")
-        if let integrated {
+        if let ends = result.ends, let error = result.completenessError {
             let total = map.values.reduce(0.0) { $0 + Double($1) }
-            let difference = Double(integrated.logit) - Double(integrated.baselineLogit)
+            let difference = Double(ends.logit) - Double(ends.baseline)
             print("completeness  sum(attribution) = \(String(format: "%.6g", total)), f(x) - f(black) = "
-                  + "\(String(format: "%.6g", difference)), error \(String(format: "%.3g", integrated.completenessError))"
-                  + " (relative \(String(format: "%.2g", integrated.completenessError / max(1e-30, abs(difference)))))")
+                  + "\(String(format: "%.6g", difference)), error \(String(format: "%.3g", error))"
+                  + " (relative \(String(format: "%.2g", error / max(1e-30, abs(difference)))))")
         } else {
             print("completeness: n/a for post-hoc methods")
         }
         if let lime { print("lime       \(lime.segmentCount) superpixels, top 5 positive: \(lime.topSegments(5))") }
         for f in files { print("wrote      \(f)") }
-    }
-
-    /// The input image with every pixel outside `mask` darkened to a quarter (the paper's LIME picture).
-    private func topSuperpixels(_ x: Tensor, model m: BcosModel, mask: [Bool]) -> [UInt8] {
-        let c = m.config.imageChannels, h = x.shape[2], w = x.shape[3], p = h * w
-        var rgb = [UInt8](repeating: 0, count: p * 3)
-        for i in 0..<p {
-            let dim: Float = mask[i] ? 1 : 0.25
-            for k in 0..<3 {
-                let v = x.data[min(k, c - 1) * p + i] * dim
-                rgb[i * 3 + k] = UInt8(min(255, max(0, (v * 255).rounded())))
-            }
-        }
-        return rgb
     }
 }

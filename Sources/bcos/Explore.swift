@@ -77,7 +77,8 @@ struct Explore: ParsableCommand {
         // piecewise-linear B = 1 baselines, which explain themselves far less well.
         let fitting = entries.compactMap { e -> (entry: ModelEntry, baseline: Bool)? in
             guard let m = try? BcosModel.load(e.path) else { return e.path == model ? (e, false) : nil }
-            guard m.config.imageChannels == dataset.channels && m.config.numClasses == dataset.classes.count else { return nil }
+            guard m.fits(classes: dataset.classes, channels: dataset.channels, height: dataset.height,
+                         width: dataset.width) else { return nil }
             return (e, e.path != model && m.config.b == 1)
         }.enumerated().sorted { ($0.element.baseline ? 1 : 0, $0.offset) < ($1.element.baseline ? 1 : 0, $1.offset) }
             .map(\.element.entry)

@@ -7,19 +7,15 @@ import Foundation
 /// `bcos localize`: the paper's grid pointing game, scoring how well explanations localise the class they explain.
 struct Localize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Localisation metric: the grid pointing game on the test split (median and quartiles per method).",
+        abstract: "Localisation metric: the grid pointing game on a dataset split, test by default (median and quartiles per method).",
         discussion: """
-        Correctly classified test images with sigmoid(logit) > 0.5 of GRID x GRID different classes are tiled into \
+        Correctly classified images with sigmoid(logit) > 0.5 of GRID x GRID different classes are tiled into \
         one grid (seed 42, drawn with our own generator, so the grids differ from the official ones). Each method \
         explains each cell's class on the whole grid; a cell scores the share of positive attribution inside it \
         (1 is perfect, 1/GRID^2 is chance). Prints median, quartiles and mean of all cells per method.
         """)
 
-    @Option(name: .long, help: "Model file (.safetensors).")
-    var model: String
-
-    @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder); its test split is used.")
-    var data: String
+    @OptionGroup var context: ModelDataOptions
 
     @Option(name: .long, help: "Grid side: 2 (2x2) or 3 (3x3, the paper's).")
     var grid: Int = 3
@@ -41,12 +37,6 @@ struct Localize: ParsableCommand {
         """)
     var smooth: String = "1"
 
-    @Option(name: .long, help: "Use at most this many test images.")
-    var limit: Int?
-
-    @Flag(name: .long, help: "Print one JSON object with every score.")
-    var json = false
-
     @Option(name: .long, help: "Directory for localisation_boxplot.png and localisation_example.png (created if missing).")
     var out: String?
 
@@ -60,16 +50,15 @@ struct Localize: ParsableCommand {
         guard !smooths.isEmpty, smooths.allSatisfy({ ($0 ?? 0) >= 1 && $0! <= 255 && $0! % 2 == 1 }), Set(smooths).count == smooths.count else {
             throw BcosError("--smooth '\(smooth)' must be odd numbers from 1 to 255 separated by commas (e.g. 1 or 1,15), each once")
         }
-        if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
+        _ = try context.checkValues()
         if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
         let limits = slowGrids.map { n in
-            Dictionary(uniqueKeysWithValues: ["intgrad", "lime", "rise", "occlusion"].map { ($0, n) })
+            Dictionary(uniqueKeysWithValues: Methods.slow.map { ($0, n) })
         } ?? [:]
         _ = try Self.methods(methods, cell: 32)  // refuse a bad list before loading anything
-        let m = try BcosModel.load(model)
-        var d = try CLI.fitted(m, modelPath: model, try Dataset.load(data, split: .test, transform: CLI.transform(for: m)),
-                               dataPath: data)
-        if let limit { d = d.prefix(limit) }
+        let m = try context.loadModel()
+        let d = try context.loadDataset(for: m)
+        let (model, data) = (context.model, context.data)
         try m.validateInput(height: grid * d.height, width: grid * d.width, what: "a \(grid)x\(grid) grid")
         let chosen = try Self.methods(methods, cell: min(d.height, d.width))
         let paths = try out.map { dir in
@@ -109,7 +98,7 @@ struct Localize: ParsableCommand {
             try PNG.write(Image(width: example.width, height: example.height, rgb: example.rgb), to: paths[1],
                           overwrite: force)
         }
-        if json {
+        if context.json {
             try CLI.printJSON([
                 "model": model, "data": data, "grid": grid, "grids": report.grids, "requested_grids": grids,
                 "smooth": report.smooth, "smooths": report.smooths, "images": d.count, "qualifying_classes": report.plan.qualifyingClasses,
@@ -123,7 +112,7 @@ struct Localize: ParsableCommand {
             return
         }
         print("model     \(model)")
-        print("data      \(data) (test, \(d.count) images; \(report.plan.qualifyingClasses) of \(d.classes.count) "
+        print("data      \(data) (\(context.split), \(d.count) images; \(report.plan.qualifyingClasses) of \(d.classes.count) "
               + "classes have correct images with sigmoid > 0.5)")
         let shortfall = report.grids < grids ? " (asked for \(grids); confident images ran out)" : ""
         let smoothing = report.smooths.map { $0 == 1 ? "none" : "\($0)x\($0)" }.joined(separator: " and ")
@@ -162,11 +151,7 @@ struct Localize: ParsableCommand {
         var seen = Set<String>()
         return try names.map { name in
             guard seen.insert(name).inserted else { throw BcosError("method '\(name)' is listed twice in --methods") }
-            if name == "occlusion" {
-                let window = max(3, (cell * 9 + 16) / 32) | 1
-                return Occlusion(window: window, stride: max(2, (window + 2) / 4))
-            }
-            return try Methods.named(name, interactive: true)  // RISE with the paper's 500 masks
+            return try Methods.named(name, interactive: true, cell: cell)  // RISE with the paper's 500 masks
         }
     }
 }

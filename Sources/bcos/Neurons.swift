@@ -47,12 +47,13 @@ struct Neurons: ParsableCommand {
         let name = m.network.nodes[node].name
         let h = x.shape[2], w = x.shape[3]
         let shape = m.network.shapes(input: x.shape)[node]
-        let ranked = try m.rankNeurons(x, layer: name, top: top, byMean: by == "mean")
-        let smoothing = try pictures.smoothing(height: h, width: w)
+        let views = try NeuronView.top(top, of: name, model: m, input: x, byMean: by == "mean",
+                                       smooth: try pictures.smoothing(height: h, width: w))
+        let ranked = views.map(\.neuron)
         let factor = try pictures.factor(height: h, width: w)
         let safeName = name.replacingOccurrences(of: "/", with: "-")
 
-        // Every output path is checked before the work so that a refusal comes at once.
+        // Every output path is checked before any file is written.
         var paths = [(explanation: String, contributions: String)]()
         var panelPath: String?
         if pictures.out != nil {
@@ -64,23 +65,21 @@ struct Neurons: ParsableCommand {
         }
 
         var rows = [[String: Any]]()
-        var tiles = [Pictures.Tile(title: "image", rgb: CLI.imageRGB(x, channels: m.config.imageChannels))]
+        var tiles = [Pictures.Tile(title: "image", rgb: Pictures.imageRGB(x, channels: m.config.imageChannels))]
         var files = [String]()
-        for (i, n) in ranked.enumerated() {
-            let e = try m.explain(x, target: .neuron(layer: name, channel: n.channel, position: .at(y: n.y, x: n.x)))
+        for (i, v) in views.enumerated() {
+            let (n, e) = (v.neuron, v.explanation)
             var row: [String: Any] = [
                 "channel": n.channel, "activation": CLI.json(n.activation), "position": [n.y, n.x],
                 "explained_value": e.explainedValue, "completeness_error": e.completenessError,
             ]
             if !paths.isEmpty {
-                let colour = Visualize.composite(Visualize.colourExplanation(input: e.input, weights: e.weights,
-                                                                             smooth: smoothing))
-                try pictures.write(Canvas(pixels: colour, width: w, height: h, factor: factor), to: paths[i].explanation)
-                try pictures.write(Pictures.signedPicture(e.contributions.data, width: w, height: h, factor: factor,
+                try pictures.write(Canvas(pixels: v.colour, width: w, height: h, factor: factor), to: paths[i].explanation)
+                try pictures.write(Pictures.signedPicture(v.contributions, width: w, height: h, factor: factor,
                                                           bar: pictures.colourBar), to: paths[i].contributions)
                 files += [paths[i].explanation, paths[i].contributions]
                 row["files"] = [paths[i].explanation, paths[i].contributions]
-                tiles.append(Pictures.Tile(title: "ch \(n.channel) " + String(format: "%.3g", n.activation), rgb: colour))
+                tiles.append(v.tile)
             }
             rows.append(row)
         }

@@ -96,6 +96,40 @@ struct PictureOptions: ParsableArguments {
     }
 }
 
+/// The model and dataset of a command that runs a model over a dataset split (`eval`, `localize`).
+struct ModelDataOptions: ParsableArguments {
+    @Option(name: .long, help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "Dataset directory (CIFAR-10 binary, IDX, or image folder).")
+    var data: String
+
+    @Option(name: .long, help: "Split: test or train.")
+    var split: String = "test"
+
+    @Option(name: .long, help: "Use at most this many images.")
+    var limit: Int?
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    /// Refuses a bad `--limit` or `--split` before anything is loaded (call first in `run`).
+    func checkValues() throws -> Dataset.Split {
+        if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
+        guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
+        return s
+    }
+
+    func loadModel() throws -> BcosModel { try BcosModel.load(model) }
+
+    /// `--data`'s split as `model` sees it (`CLI.fitted`), at most `--limit` images.
+    func loadDataset(for m: BcosModel, skipBad: Bool = false) throws -> Dataset {
+        let d = try CLI.fitted(m, modelPath: model, try Dataset.load(data, split: try checkValues(), skipBad: skipBad,
+                                                                     transform: CLI.transform(for: m)), dataPath: data)
+        return limit.map { d.prefix($0) } ?? d
+    }
+}
+
 /// Shared helpers of the subcommands: image input, file output, JSON printing.
 enum CLI {
     /// Loads a PNG as the model's encoded input `[1, C, H, W]`.
@@ -133,51 +167,14 @@ enum CLI {
         m.config.resize.map { EvalTransform(resize: $0, width: m.config.imageSize[1], height: m.config.imageSize[0]) }
     }
 
-    /// The image part of an encoded input `[1, C', H, W]` (before AddInverse) as 8-bit RGB `[H, W, 3]`, grey repeated.
-    static func imageRGB(_ x: Tensor, channels c: Int) -> [UInt8] {
-        let p = x.shape[2] * x.shape[3]
-        var rgb = [UInt8](repeating: 0, count: p * 3)
-        for i in 0..<p {
-            for k in 0..<3 { rgb[i * 3 + k] = UInt8(min(255, max(0, (x.data[min(k, c - 1) * p + i] * 255).rounded()))) }
-        }
-        return rgb
-    }
-
-    /// Throws unless the model takes the dataset's images: channels, class count and image size.
-    static func checkFits(_ m: BcosModel, modelPath: String, _ d: Dataset, dataPath: String) throws {
-        _ = try fitted(m, modelPath: modelPath, d, dataPath: dataPath)
-    }
-
-    /// The dataset as the model sees it: unchanged when the class counts agree; when the dataset has other
-    /// classes, each of its class folders named after one of the model's classes (case-insensitive; e.g.
-    /// `photos/goldfish/*.jpg` for an ImageNet model) is relabelled to that class. Throws unless the model takes
-    /// the images: channels, classes, image size.
+    /// The dataset as the model sees it: unchanged when the classes agree; when the dataset has other classes,
+    /// each of its class folders named after one of the model's classes is relabelled to that class. Throws unless
+    /// the model takes the images (`BcosModel.fit`).
     static func fitted(_ m: BcosModel, modelPath: String, _ d: Dataset, dataPath: String) throws -> Dataset {
-        var d = d
-        if d.classes.count != m.config.numClasses || d.classes != m.classes {
-            let lookup = Dictionary(m.classes.enumerated().map { ($0.element.lowercased(), $0.offset) },
-                                    uniquingKeysWith: { a, _ in a })
-            let mapped = d.classes.map { lookup[$0.lowercased()] }
-            if mapped.allSatisfy({ $0 != nil }) {
-                d = Dataset(classes: m.classes, channels: d.channels, height: d.height, width: d.width,
-                            labels: d.labels.map { mapped[$0]! }, pixels: d.pixels, source: d.source, skipped: d.skipped)
-            } else if d.classes.count != m.config.numClasses {
-                let missing = d.classes[mapped.firstIndex { $0 == nil }!]
-                throw BcosError("dataset '\(dataPath)' has \(d.classes.count) classes but model '\(modelPath)' has "
-                                + "\(m.config.numClasses); name each class folder after one of the model's classes "
-                                + "('\(missing)' is not one, e.g. \(m.classes.prefix(3).map { "'\($0)'" }.joined(separator: ", ")))")
-            }
-        }
-        guard d.channels == m.config.imageChannels else {
-            throw BcosError("dataset '\(dataPath)' has \(d.channels)-channel images but model '\(modelPath)' takes "
-                            + "\(m.config.imageChannels)")
-        }
-        guard d.classes.count == m.config.numClasses else {
-            throw BcosError("dataset '\(dataPath)' has \(d.classes.count) classes but model '\(modelPath)' has "
-                            + "\(m.config.numClasses)")
-        }
-        try m.validateInput(height: d.height, width: d.width, what: "dataset '\(dataPath)' images")
-        return d
+        guard let relabel = try m.fit(classes: d.classes, channels: d.channels, height: d.height, width: d.width,
+                                      modelPath: modelPath, dataPath: dataPath) else { return d }
+        return Dataset(classes: m.classes, channels: d.channels, height: d.height, width: d.width,
+                       labels: d.labels.map { relabel[$0] }, pixels: d.pixels, source: d.source, skipped: d.skipped)
     }
 
     /// Creates `dir` if needed and returns the path of `name` inside it, refusing to replace a file unless `force`.
@@ -210,8 +207,6 @@ enum CLI {
     static func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
-
-    static func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
     /// A JSON-safe number (NaN and infinities become strings, which JSONSerialization cannot write as numbers).
     static func json(_ v: Float) -> Any { v.isFinite ? Double(v) : "\(v)" }

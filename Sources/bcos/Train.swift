@@ -396,14 +396,12 @@ enum Evaluate {
     static func run(_ model: BcosModel, on data: Dataset, limit: Int? = nil, batch: Int? = nil) -> Evaluation {
         let batch = batch ?? model.inferenceBatch(height: data.height, width: data.width)
         var result = Evaluation(classes: model.config.numClasses)
-        let n = min(data.count, limit ?? data.count)
-        var start = 0
-        while start < n {
-            let idx = Array(start..<min(n, start + batch))
-            let (pixels, labels) = data.batch(idx)
-            let x = model.encode(Tensor(shape: [idx.count, data.channels, data.height, data.width], data: pixels))
-            for (label, pred) in zip(labels, model.predict(x)) { result.add(truth: label, predicted: pred) }
-            start += batch
+        model.logits(count: min(data.count, limit ?? data.count), batch: batch, input: {
+            model.encode(Tensor(shape: [$0.count, data.channels, data.height, data.width], data: data.batch(Array($0)).images))
+        }) {
+            range, logits in
+            for (label, pred) in zip(data.labels[range], logits.argmaxRows()) { result.add(truth: label, predicted: pred) }
+            return true
         }
         return result
     }

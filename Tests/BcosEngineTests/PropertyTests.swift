@@ -123,6 +123,54 @@ final class PropertyTests: XCTestCase {
         XCTAssertEqual(e.explainedValue, Double(abs(plane.max()!)), accuracy: 1e-6 * max(1, e.explainedValue))
     }
 
+    /// `explainNeurons` ranks and explains from one forward pass: the same neurons as ranking the layer's
+    /// activations, each explanation equal to explaining that neuron alone.
+    func testNeuronsFromOneForwardPassEqualOneAtATime() throws {
+        let model = try smallModel(b: 2, maxOut: 2)
+        let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 2))
+        let act = model.network.forward(x, record: .explanation).outputs[try model.layerIndex("3")]!
+        let h = act.shape[2], w = act.shape[3]
+        for byMean in [false, true] {
+            let neurons = try model.explainNeurons(x, layer: "3", top: 4, byMean: byMean)
+            XCTAssertEqual(neurons.count, 4)
+            XCTAssertEqual(neurons.map(\.neuron.activation), neurons.map(\.neuron.activation).sorted(by: >))
+            for (n, e) in neurons {
+                let plane = Array(act.data[(n.channel * h * w)..<((n.channel + 1) * h * w)])
+                XCTAssertEqual(plane[n.y * w + n.x], plane.max()!)
+                XCTAssertEqual(n.activation, byMean ? plane.reduce(0, +) / Float(h * w) : plane.max()!, accuracy: 1e-6)
+                let alone = try model.explain(x, target: .neuron(layer: "3", channel: n.channel, position: .at(y: n.y, x: n.x)))
+                XCTAssertEqual(e.target, alone.target)
+                XCTAssertNil(TestSupport.compare(e.weights.data, alone.weights.data, rtol: 1e-6, atol: 1e-9), "W(x) of \(n)")
+                XCTAssertNil(TestSupport.compare(e.contributions.data, alone.contributions.data, rtol: 1e-6, atol: 1e-9))
+                XCTAssertEqual(e.explainedValue, alone.explainedValue)
+            }
+        }
+    }
+
+    /// `logits(count:batch:input:)` covers every input once, in order, as one forward pass of all would, and stops
+    /// when asked.
+    func testBatchedLogitsCoverEveryInputInOrder() throws {
+        let model = try smallModel(b: 1.5, maxOut: 2)
+        let all = model.encode(TestSupport.random([37, 3, 12, 10], seed: 3))
+        let per = all.count / 37
+        var ranges = [Range<Int>](), rows = [Float]()
+        model.logits(count: 37, batch: 8, input: {
+            Tensor(shape: [$0.count] + Array(all.shape.dropFirst()), data: Array(all.data[($0.lowerBound * per)..<($0.upperBound * per)]))
+        }) { range, logits in
+            ranges.append(range)
+            rows += logits.data
+            return true
+        }
+        XCTAssertEqual(ranges, [0..<8, 8..<16, 16..<24, 24..<32, 32..<37])
+        XCTAssertNil(TestSupport.compare(rows, model.logits(all).data, rtol: 1e-5))
+        var batches = 0
+        model.logits(count: 37, batch: 8, input: { _ in all.item(0).reshaped([1] + Array(all.shape.dropFirst())) }) { _, _ in
+            batches += 1
+            return false
+        }
+        XCTAssertEqual(batches, 1)
+    }
+
     func testBatchedForwardEqualsPerImageForward() throws {
         let model = try smallModel(b: 1.5, maxOut: 2)
         let batch = model.encode(TestSupport.random([37, 3, 12, 10], seed: 3))

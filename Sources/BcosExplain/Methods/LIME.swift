@@ -112,7 +112,7 @@ public struct LIME: AttributionMethod {
                 for ch in 0..<c {
                     for i in 0..<p { buf[ch * p + i] = on[labels[i]] ? input.data[ch * p + i] : means[ch * k + labels[i]] }
                 }
-            }.map { $0.map(MethodSupport.sigmoid) }
+            }.map { $0.map(sigmoid) }
         }
         return fits.map { fit in
             Result(map: AttributionMap(height: h, width: w, values: labels.map { Float(fit.coefficients[$0]) }),

@@ -25,24 +25,12 @@ enum MethodSupport {
     /// Images per batched forward pass (no recording): at most `preferred`, and few enough that the batch's
     /// activations stay within about 256 MiB.
     static func forwardBatch(_ model: BcosModel, height: Int, width: Int, preferred: Int = 32) -> Int {
-        // explainBytes counts every activation four times (values, factors, choices, gradients).
-        let perImage = max(1, model.explainBytes(height: height, width: width) / 4)
-        return max(1, min(preferred, (256 << 20) / perImage))
+        model.inferenceBatch(height: height, width: width, preferred: preferred, budget: 256 << 20)
     }
 
     /// Images per batched forward + full backward (everything recorded): at most `preferred`, within about 512 MiB.
     static func gradientBatch(_ model: BcosModel, height: Int, width: Int, preferred: Int) -> Int {
         max(1, min(preferred, (512 << 20) / max(1, model.explainBytes(height: height, width: width))))
-    }
-
-    /// The target logit of `count` encoded inputs, `batch` per forward pass.
-    ///
-    /// - Parameters:
-    ///   - shape: `[C, H, W]` of one encoded input.
-    ///   - fill: writes encoded input `i` (`C*H*W` floats) into the buffer it is given.
-    static func targetLogits(_ model: BcosModel, target: Int, count: Int, shape: [Int], batch: Int,
-                             fill: (_ i: Int, _ into: UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
-        logitRows(model, targets: [target], count: count, shape: shape, batch: batch, fill: fill).map { $0[0] }
     }
 
     /// The logits of classes `targets` for `count` encoded inputs: `[count][targets.count]`.
@@ -51,19 +39,18 @@ enum MethodSupport {
         let per = shape.reduce(1, *)
         var scores = [[Float]]()
         scores.reserveCapacity(count)
-        var start = 0
-        while start < count {
-            let n = min(batch, count - start)
-            var x = Tensor(shape: [n] + shape) // [n, C, H, W]
+        model.logits(count: count, batch: batch, input: { range in
+            var x = Tensor(shape: [range.count] + shape) // [n, C, H, W]
             x.data.withUnsafeMutableBufferPointer { buf in
-                for j in 0..<n {
-                    fill(start + j, UnsafeMutableBufferPointer(rebasing: buf[(j * per)..<((j + 1) * per)]))
+                for (j, i) in range.enumerated() {
+                    fill(i, UnsafeMutableBufferPointer(rebasing: buf[(j * per)..<((j + 1) * per)]))
                 }
             }
-            let logits = model.logits(x) // [n, K]
+            return x
+        }) { range, logits in  // [n, K]
             let k = logits.shape[1]
-            for j in 0..<n { scores.append(targets.map { logits.data[j * k + $0] }) }
-            start += n
+            for j in 0..<range.count { scores.append(targets.map { logits.data[j * k + $0] }) }
+            return true
         }
         return scores
     }
@@ -90,6 +77,4 @@ enum MethodSupport {
         let h = t.shape[2], w = t.shape[3]
         return AttributionMap(height: h, width: w, values: channelSum(t), perChannel: t.item(0))
     }
-
-    static func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 }

@@ -6,16 +6,20 @@ public enum Methods {
     /// Every method name, the inherent B-cos explanation first.
     public static let names = ["bcos", "grad", "ixg", "intgrad", "deeplift", "gradcam", "occlusion", "rise", "lime"]
 
+    /// The post-hoc methods (every method but `bcos`), in `names` order.
+    public static var postHoc: [String] { Array(names.dropFirst()) }
+
+    /// The methods that run dozens to thousands of network passes per explanation.
+    public static let slow: Set<String> = ["intgrad", "occlusion", "rise", "lime"]
+
     /// The method called `name` with its default settings.
     ///
-    /// - Parameter interactive: the paper's sizes where the default is larger for quality (RISE with 500 masks
-    ///   instead of 2000), for the explorer and the localisation metric.
-    public static func named(_ name: String, interactive: Bool = false) throws -> any AttributionMethod {
-        if interactive && name.lowercased() == "rise" { return RISE(masks: 500) }
-        return try byName(name)
-    }
-
-    private static func byName(_ name: String) throws -> any AttributionMethod {
+    /// - Parameters:
+    ///   - interactive: the paper's sizes where the default is larger for quality (RISE with 500 masks instead of
+    ///     2000), for the explorer and the localisation metric.
+    ///   - cell: the side of one image when the method explains a grid of them: occlusion's window follows it (the
+    ///     v1 code's CIFAR-10 "Occ9" setting, 9x9 windows with stride 2 for 32 px images, scaled).
+    public static func named(_ name: String, interactive: Bool = false, cell: Int? = nil) throws -> any AttributionMethod {
         switch name.lowercased() {
         case "bcos": BcosContributions()
         case "grad": Gradient()
@@ -23,10 +27,55 @@ public enum Methods {
         case "intgrad": IntegratedGradients()
         case "deeplift": DeepLift()
         case "gradcam": GradCAM()
-        case "occlusion": Occlusion()
-        case "rise": RISE()
+        case "occlusion":
+            cell.map { cell in
+                let window = max(3, (cell * 9 + 16) / 32) | 1
+                return Occlusion(window: window, stride: max(2, (window + 2) / 4))
+            } ?? Occlusion()
+        case "rise": interactive ? RISE(masks: 500) : RISE()
         case "lime": LIME()
         default: throw BcosError("unknown attribution method '\(name)'; methods are: \(names.joined(separator: ", "))")
         }
+    }
+}
+
+/// A method's map for one class with what some methods add to it.
+public struct Attribution: Sendable {
+    public var map: AttributionMap
+    /// The target logit at the image and at the baseline, for a method whose map sums to their difference
+    /// (Integrated Gradients).
+    public var ends: (logit: Float, baseline: Float)?
+    /// LIME's superpixels and their coefficients.
+    public var superpixels: LIME.Result?
+
+    public init(map: AttributionMap, ends: (logit: Float, baseline: Float)? = nil, superpixels: LIME.Result? = nil) {
+        self.map = map
+        self.ends = ends
+        self.superpixels = superpixels
+    }
+
+    /// |Σ map − (f(x) − f(baseline))| where the method promises completeness.
+    public var completenessError: Double? {
+        ends.map { abs(map.values.reduce(0.0) { $0 + Double($1) } - (Double($0.logit) - Double($0.baseline))) }
+    }
+}
+
+extension AttributionMethod {
+    public func attribution(_ model: BcosModel, input: Tensor, target: Int) throws -> Attribution {
+        Attribution(map: try attribute(model, input: input, target: target))
+    }
+}
+
+extension IntegratedGradients {
+    public func attribution(_ model: BcosModel, input: Tensor, target: Int) throws -> Attribution {
+        let r = try integrate(model, input: input, target: target)
+        return Attribution(map: r.map, ends: (r.logit, r.baselineLogit))
+    }
+}
+
+extension LIME {
+    public func attribution(_ model: BcosModel, input: Tensor, target: Int) throws -> Attribution {
+        let r = try explain(model, input: input, target: target)
+        return Attribution(map: r.map, superpixels: r)
     }
 }

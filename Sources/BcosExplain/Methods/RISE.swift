@@ -59,7 +59,7 @@ public struct RISE: AttributionMethod {
                         buf[k] = m[e] * input.data[k] + (1 - m[e]) * black.data[k]
                     }
                 }
-            }.map { $0.map(MethodSupport.sigmoid) }
+            }.map { $0.map(sigmoid) }
         }
         return maps.map { AttributionMap(height: h, width: w, values: $0) }
     }

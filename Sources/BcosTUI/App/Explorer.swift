@@ -113,11 +113,13 @@ public final class Explorer {
             let w = dataset.width, h = dataset.height
             let factor = Pictures.defaultUpscale(height: h, width: w)
             var written = [String]()
-            func save(_ rgb: [UInt8], _ name: String) throws {
+            func save(_ c: Canvas, _ name: String) throws {
                 let path = uniquePath(name)
-                try PNG.write(Image(width: w * factor, height: h * factor,
-                                    rgb: Visualize.upscale(rgb, width: w, height: h, channels: 3, factor: factor)), to: path)
+                try PNG.write(Image(width: c.width, height: c.height, rgb: c.rgb), to: path)
                 written.append(path)
+            }
+            func save(_ rgb: [UInt8], _ name: String) throws {
+                try save(Canvas(pixels: rgb, width: w, height: h, factor: factor), name)
             }
             let stem = "img\(image)"
             let original = gallery.rgb(image)
@@ -143,7 +145,7 @@ public final class Explorer {
                     try save(m.rgb, "\(stem)_\(cls)_\(m.method).png")
                     panel.append(Pictures.Tile(title: "\(m.method) " + name, rgb: m.rgb))
                 }
-                try savePanel(panel, name: "\(stem)_\(cls)_panel.png", factor: factor, written: &written)
+                try save(Pictures.panel(panel, width: w, height: h, factor: factor), "\(stem)_\(cls)_panel.png")
             case .neurons:
                 guard let r = state.neurons, r.image == image, r.neurons.indices.contains(state.neuronCursor) else {
                     state.status = "nothing to export yet: the neurons are still being ranked"
@@ -154,21 +156,14 @@ public final class Explorer {
                 try save(original, "\(stem)_image.png")
                 try save(n.colour, "\(stem)_layer\(layer)_ch\(n.channel).png")
                 let tiles = [Pictures.Tile(title: "image", rgb: original)]
-                    + r.neurons.map { Pictures.Tile(title: "ch \($0.channel) " + String(format: "%.3g", $0.activation), rgb: $0.colour) }
-                try savePanel(tiles, name: "\(stem)_layer\(layer)_neurons.png", factor: factor, written: &written)
+                    + r.neurons.map { NeuronView.tile(channel: $0.channel, activation: $0.activation, colour: $0.colour) }
+                try save(Pictures.panel(tiles, width: w, height: h, factor: factor), "\(stem)_layer\(layer)_neurons.png")
             }
             state.status = "exported " + written.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
                 + " to \(exportDir)"
         } catch {
             state.status = "export failed: \(error)"
         }
-    }
-
-    private func savePanel(_ tiles: [Pictures.Tile], name: String, factor: Int, written: inout [String]) throws {
-        let c = Pictures.panel(tiles, width: dataset.width, height: dataset.height, factor: factor)
-        let path = uniquePath(name)
-        try PNG.write(Image(width: c.width, height: c.height, rgb: c.rgb), to: path)
-        written.append(path)
     }
 
     /// `dir/name`, or `dir/stem-1.png`, `stem-2.png`, ... if taken.

@@ -1,3 +1,5 @@
+import BcosExplain
+
 /// Work the reducer asks for; the explorer runs it off the UI thread and answers with actions.
 public enum Effect: Sendable, Equatable {
     /// Load `models[index]`, then predict every image.
@@ -297,7 +299,7 @@ private func inspectKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         // Cycle a post-hoc method shown next to B-cos (o: first slot, p: second): none, then every method the
         // library offers.
         let slot = key == .char("o") || key == .char("O") ? 0 : 1
-        let others = postHocMethods
+        let others = Methods.postHoc
         let at = s.methods[slot].flatMap { others.firstIndex(of: $0) }
         let step = key == .char("o") || key == .char("p") ? 1 : -1
         let next = ((at.map { $0 + 1 } ?? 0) + step + others.count + 1) % (others.count + 1)
@@ -362,9 +364,6 @@ private func openCurrent(_ s: inout AppState, screen: Screen? = nil) -> [Effect]
     }
     return refreshCurrent(s)
 }
-
-/// The post-hoc methods the inspect view can show next to B-cos.
-public let postHocMethods = ["grad", "ixg", "intgrad", "deeplift", "gradcam", "occlusion", "rise", "lime"]
 
 /// Asks for the comparison method's map once the B-cos explanation (and so the class) is known.
 private func methodEffect(_ s: AppState) -> [Effect] {

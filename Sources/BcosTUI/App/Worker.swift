@@ -52,9 +52,10 @@ public final class Worker: @unchecked Sendable {
         return loaded
     }
 
-    /// Input tensor `[1, C, H, W]` (encoded) of dataset image `i` for `model`.
-    func input(_ i: Int, _ model: BcosModel) -> Tensor {
-        model.encode(Tensor(shape: [1, dataset.channels, dataset.height, dataset.width], data: dataset.image(i)))
+    /// Encoded inputs `[n, C, H, W]` of dataset images `range` for `model`.
+    func input(_ range: Range<Int>, _ model: BcosModel) -> Tensor {
+        model.encode(Tensor(shape: [range.count, dataset.channels, dataset.height, dataset.width],
+                            data: dataset.batch(Array(range)).images))
     }
 
     public func submit(_ effect: Effect) {
@@ -97,15 +98,8 @@ public final class Worker: @unchecked Sendable {
         let model: BcosModel
         do {
             model = try BcosModel.load(models[index].path)
-            guard model.config.imageChannels == dataset.channels else {
-                throw BcosError("model '\(models[index].path)' takes \(model.config.imageChannels)-channel images, "
-                                + "the dataset has \(dataset.channels)")
-            }
-            guard model.config.numClasses == dataset.classes.count else {
-                throw BcosError("model '\(models[index].path)' has \(model.config.numClasses) classes, the dataset "
-                                + "\(dataset.classes.count)")
-            }
-            try model.validateInput(height: dataset.height, width: dataset.width, what: "the dataset's images")
+            _ = try model.fit(classes: dataset.classes, channels: dataset.channels, height: dataset.height,
+                              width: dataset.width, modelPath: models[index].path, dataPath: dataset.source)
         } catch {
             inbox.post(.modelFailed(generation: generation, message: "\(error)"))
             return
@@ -122,25 +116,19 @@ public final class Worker: @unchecked Sendable {
         }
         inbox.post(.modelReady(generation: generation, layers: layers))
         // Predict everything in batches, newest model only.
-        let batch = model.inferenceBatch(height: dataset.height, width: dataset.width)
-        var start = 0
-        while start < dataset.count {
-            lock.lock()
-            let stale = generation != latestGeneration
-            lock.unlock()
-            if stale { return }
-            let idx = Array(start..<min(dataset.count, start + batch))
-            let (pixels, _) = dataset.batch(idx)
-            let logits = model.logits(model.encode(Tensor(shape: [idx.count, dataset.channels, dataset.height, dataset.width],
-                                                          data: pixels)))
+        let isCurrent = {
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            return generation == self.latestGeneration
+        }
+        model.logits(count: isCurrent() ? dataset.count : 0, batch: model.inferenceBatch(height: dataset.height, width: dataset.width),
+                     input: { self.input($0, model) }) { range, logits in
             let k = logits.shape[1]
-            let results = (0..<idx.count).map { i -> Prediction in
-                let row = Array(logits.data[(i * k)..<((i + 1) * k)])
-                let best = row.indices.max { row[$0] < row[$1] } ?? 0
-                return Prediction(predicted: best, confidence: 1 / (1 + expf(-row[best])))
+            let results = logits.argmaxRows().enumerated().map { i, best in
+                Prediction(predicted: best, confidence: sigmoid(logits.data[i * k + best]))
             }
-            inbox.post(.predictions(generation: generation, start: start, results: results))
-            start += batch
+            inbox.post(.predictions(generation: generation, start: range.lowerBound, results: results))
+            return isCurrent()
         }
     }
 
@@ -155,15 +143,13 @@ public final class Worker: @unchecked Sendable {
             return
         }
         do {
-            let x = input(image, model)
-            let e = try model.explain(x, target: target.map { .logit($0) } ?? .predicted)
-            let d = try model.explain(x, target: .topTwoDelta)
-            guard case .logit(let k) = e.target, case .difference(let a, let b) = d.target else { return }
-            let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: 1)
+            let v = try ExplanationViews(model: model, input: input(image..<image + 1, model),
+                                         target: target.map { .logit($0) } ?? .predicted)
+            let e = v.explanation
+            guard case .logit(let k) = e.target, let delta = v.deltaMap, let classes = v.deltaClasses else { return }
             let result = InspectResult(
                 image: image, modelGeneration: generation, target: k, logits: e.logits,
-                colour: Visualize.composite(rgba), contributions: Visualize.signedColours(e.contributions.data).rgb,
-                delta: Visualize.signedColours(d.contributions.data).rgb, deltaClasses: (a, b),
+                colour: v.colour, contributions: v.contributions.rgb, delta: delta.rgb, deltaClasses: classes,
                 completenessError: e.completenessError, explainedValue: e.explainedValue,
                 width: dataset.width, height: dataset.height)
             lock.lock()
@@ -182,17 +168,12 @@ public final class Worker: @unchecked Sendable {
         let nodes = model.network.nodes
         guard layer + 1 < nodes.count else { return }
         let name = nodes[layer + 1].name
-        let x = input(image, model)
         do {
-            let ranked = try model.rankNeurons(x, layer: name, top: count)
-            var results = [NeuronResult]()
-            for n in ranked {
-                if isStale(ticket: ticket, generation: generation) { return }
-                let e = try model.explain(x, target: .neuron(layer: name, channel: n.channel, position: .at(y: n.y, x: n.x)))
-                let rgba = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: 1)
-                results.append(NeuronResult(channel: n.channel, activation: n.activation, y: n.y, x: n.x,
-                                            colour: Visualize.composite(rgba), completenessError: e.completenessError))
+            let results = try NeuronView.top(count, of: name, model: model, input: input(image..<image + 1, model)).map {
+                NeuronResult(channel: $0.neuron.channel, activation: $0.neuron.activation, y: $0.neuron.y, x: $0.neuron.x,
+                             colour: $0.colour, completenessError: $0.explanation.completenessError)
             }
+            if isStale(ticket: ticket, generation: generation) { return }
             inbox.post(.neuronsReady(NeuronsResult(image: image, modelGeneration: generation, layer: layer, neurons: results,
                                                    width: dataset.width, height: dataset.height)))
         } catch {
@@ -204,7 +185,7 @@ public final class Worker: @unchecked Sendable {
         guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
         do {
             let started = Date()
-            let map = try Methods.named(name, interactive: true).attribute(model, input: input(image, model), target: target)
+            let map = try Methods.named(name, interactive: true).attribute(model, input: input(image..<image + 1, model), target: target)
             inbox.post(.methodReady(MethodResult(image: image, modelGeneration: generation, target: target, method: name,
                                                  rgb: Visualize.signedColours(map.values).rgb,
                                                  seconds: Date().timeIntervalSince(started))))

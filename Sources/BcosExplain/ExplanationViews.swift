@@ -1,0 +1,124 @@
+import BcosEngine
+import Foundation
+
+/// Everything a view shows of one image's B-cos explanation, from one forward pass: the explanations and their
+/// pictures as RGB bytes `[H, W, 3]` (`bcos explain`, the explorer's inspect view and its export draw these).
+public struct ExplanationViews: Sendable {
+    /// The explanation of the target asked for.
+    public let explanation: Explanation
+    /// The top-2 Δ explanation (top-1 minus top-2 logit), when asked for.
+    public let delta: Explanation?
+    /// The image part of the encoded input, `[H, W, 3]` (grey repeated).
+    public let image: [UInt8]
+    /// The colour explanation composited over black, `[H, W, 3]`.
+    public let colour: [UInt8]
+    /// Signed maps are drawn over a grey copy of `image`.
+    public let overlay: Bool
+
+    /// Explains `target` (and the top-2 Δ with `delta`) for one encoded image `[1, C, H, W]`.
+    ///
+    /// - Parameters:
+    ///   - smooth: odd mean-filter size for the colour explanation's opacity.
+    ///   - overlay: draw the signed maps over a grey copy of the image.
+    public init(model: BcosModel, input x: Tensor, target: ExplanationTarget, delta: Bool = true, smooth: Int = 1,
+                overlay: Bool = false) throws {
+        let all = try model.explain(x, targets: delta ? [target, .topTwoDelta] : [target])
+        explanation = all[0]
+        self.delta = delta ? all[1] : nil
+        image = Pictures.imageRGB(x, channels: model.config.imageChannels)
+        colour = Pictures.colour(explanation, smooth: smooth)
+        self.overlay = overlay
+    }
+
+    /// The signed contribution map in blue-white-red and its clip range.
+    public var contributions: (rgb: [UInt8], range: Float) { signed(explanation) }
+
+    /// The signed top-2 Δ map and its clip range, when explained.
+    public var deltaMap: (rgb: [UInt8], range: Float)? { delta.map(signed) }
+
+    /// The classes of the top-2 Δ (top-1, top-2).
+    public var deltaClasses: (Int, Int)? {
+        guard case .difference(let a, let b)? = delta?.target else { return nil }
+        return (a, b)
+    }
+
+    /// The panel: image | colour explanation | contribution map | top-2 Δ map, titled with the class names.
+    public func tiles(classes: [String]) -> [Pictures.Tile] {
+        let what = Self.title(explanation.target, classes: classes)
+        let signed = contributions
+        var tiles = [
+            Pictures.Tile(title: "image", rgb: image),
+            Pictures.Tile(title: "explanation " + what, rgb: colour),
+            Pictures.Tile(title: "contributions " + what, rgb: signed.rgb, range: signed.range),
+        ]
+        if let map = deltaMap, let (a, b) = deltaClasses {
+            tiles.append(Pictures.Tile(title: "delta \(classes[a]) - \(classes[b])", rgb: map.rgb, range: map.range))
+        }
+        return tiles
+    }
+
+    /// A short title for a target: a class name, a difference, a neuron.
+    static func title(_ t: ExplanationTarget, classes: [String]) -> String {
+        switch t {
+        case .logit(let k): return classes[k]
+        case .difference(let a, let b): return "\(classes[a]) - \(classes[b])"
+        case .neuron(let layer, let channel, _): return "\(layer):\(channel)"
+        default: return ""
+        }
+    }
+
+    private func signed(_ e: Explanation) -> (rgb: [UInt8], range: Float) {
+        Pictures.signedMap(e.contributions.data, over: overlay ? image : nil)
+    }
+}
+
+/// One of a layer's most active channels for one image, explained from its most active position, with pictures.
+public struct NeuronView: Sendable {
+    public let neuron: RankedNeuron
+    public let explanation: Explanation
+    /// The colour explanation composited over black, `[H, W, 3]`.
+    public let colour: [UInt8]
+
+    /// The `count` most active channels of `layer` (ranked by maximum, or mean with `byMean`), all explained from
+    /// one forward pass (`BcosModel.explainNeurons`).
+    ///
+    /// - Parameter smooth: odd mean-filter size for the colour explanations' opacity.
+    public static func top(_ count: Int, of layer: String, model: BcosModel, input x: Tensor, byMean: Bool = false,
+                           smooth: Int = 1) throws -> [NeuronView] {
+        try model.explainNeurons(x, layer: layer, top: count, byMean: byMean).map {
+            NeuronView(neuron: $0.neuron, explanation: $0.explanation, colour: Pictures.colour($0.explanation, smooth: smooth))
+        }
+    }
+
+    /// The signed contribution map in blue-white-red and its clip range.
+    public var contributions: (rgb: [UInt8], range: Float) { Pictures.signedMap(explanation.contributions.data) }
+
+    /// The neuron's panel tile: its colour explanation titled with its channel and activation.
+    public var tile: Pictures.Tile { Self.tile(channel: neuron.channel, activation: neuron.activation, colour: colour) }
+
+    /// A neuron's panel tile from its channel, activation and colour explanation `[H, W, 3]`.
+    public static func tile(channel: Int, activation: Float, colour: [UInt8]) -> Pictures.Tile {
+        Pictures.Tile(title: "ch \(channel) " + String(format: "%.3g", activation), rgb: colour)
+    }
+}
+
+extension Pictures {
+    /// The image part of an encoded input `[1, C', H, W]` or `[C', H, W]` (before AddInverse) as 8-bit RGB
+    /// `[H, W, 3]`, grey repeated; pixels outside `mask` (`[H*W]`) darkened to a quarter (LIME's picture).
+    public static func imageRGB(_ x: Tensor, channels c: Int, mask: [Bool]? = nil) -> [UInt8] {
+        let p = x.shape[x.shape.count - 2] * x.shape[x.shape.count - 1]
+        var rgb = [UInt8](repeating: 0, count: p * 3)
+        for i in 0..<p {
+            let dim: Float = mask.map { $0[i] ? 1 : 0.25 } ?? 1
+            for k in 0..<3 {
+                rgb[i * 3 + k] = UInt8(min(255, max(0, (x.data[min(k, c - 1) * p + i] * dim * 255).rounded())))
+            }
+        }
+        return rgb
+    }
+
+    /// The colour explanation of `e` composited over black, `[H, W, 3]`.
+    static func colour(_ e: Explanation, smooth: Int) -> [UInt8] {
+        Visualize.composite(Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smooth))
+    }
+}
