@@ -7,7 +7,8 @@ v1 CIFAR-10 9-layer net, B = 2, MaxOut 2, 10 classes), rebuilt with the OFFICIAL
 RGB image of 14 x 10 pixels (non-square, and the 4 x 3 Grad-CAM grid does not divide it, so a transposed axis or
 a wrong nearest-neighbour index shows), AddInverse-encoded in float32 as ``[x, 1 - x]``.
 
-Every method is Captum's own (``captum.attr``), with the settings ``Sources/BcosExplain/Methods`` uses:
+Every gradient and occlusion method is Captum's own (``captum.attr``), with the settings
+``Sources/BcosExplain/Methods`` uses:
 
 ==============  ==========================================================================================
 ``saliency``    ``Saliency(abs=False)``: the signed full gradient (nothing detached), per channel [6, H, W]
@@ -27,6 +28,18 @@ plus ``bcos``, the contribution map sum_c x * W(x) with every BcosConv2d in ``ex
 official explanation, not Captum). Each is computed for the classes in ``TARGETS``, one class per Captum call
 (the multi-target test compares our shared passes with these). References are stored as float32 under
 ``<method>.t<class>``; ``input`` is the encoded input and ``logits`` its float64 logits (rounded).
+
+LIME and RISE are random, so they are run on our seeded streams (``SplitMix64``, replayed here), for the classes
+in ``SAMPLING_TARGETS`` (logits near 0: the top classes' probabilities are 1 on nearly every perturbed image):
+
+==============  ==========================================================================================
+``lime``        Captum's ``Lime``: our samples, lime's kernel, ``SkLearnRidge(alpha=1)``, off superpixels at
+                their mean encoded colour, sigmoid scores, on a fixed 4 x 3 grid of superpixels
+                (``lime.segments``); the coefficients [K] and the probabilities the fit saw (``lime.scores``)
+``rise``        RISE's ``generate_masks`` (skimage ``resize``) on our grids and offsets, 4 x 4 grid, p = 0.5,
+                64 masks: the saliency [H, W], the probabilities (``rise.scores``) and the first masks
+                (``rise.masks``)
+==============  ==========================================================================================
 
 The input seed is the first from ``INPUT_SEED`` at which every point where a gradient is taken (the image and the
 50 interpolants) keeps each MaxOut pair at least ``MIN_MARGIN`` apart, relative to the patch norm: about ten times
@@ -66,6 +79,11 @@ OCCLUSION = ((3, 1), (4, 3))                  # (window, stride)
 GRADCAM_CONV = 7                              # its output enters the classifier conv 8
 INPUT_SEED = 7307                             # the first seed from 500 that keeps MIN_MARGIN
 MIN_MARGIN = 5e-6
+SAMPLING_TARGETS = (5, 1, 3)                  # LIME and RISE: logits near 0, so probabilities are not saturated
+LIME_SAMPLES, LIME_SEED, LIME_CELLS = 100, 5, (4, 3)
+LIME_KERNEL_WIDTH, LIME_ALPHA = 0.25, 1.0
+RISE_MASKS, RISE_GRID, RISE_KEEP, RISE_SEED = 64, 4, 0.5, 11
+RISE_STORED_MASKS = 4
 
 
 def load_official(v1: str, root: str) -> Tuple[torch.nn.Sequential, Dict]:
@@ -118,6 +136,105 @@ def differentiated_inputs(x: torch.Tensor, black: torch.Tensor) -> torch.Tensor:
     return torch.cat([x] + [black + float(a) * (x - black) for a in alphas])
 
 
+class SplitMix64:
+    """The generator of ``SplitMix64`` in Sources/BcosEngine/Model.swift, so that LIME's samples and RISE's grids
+    can be drawn from the same seeded streams as ours."""
+
+    def __init__(self, seed: int):
+        self.state = seed
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return z ^ (z >> 31)
+
+    def next_float(self) -> float:
+        return (self.next() >> 40) / float(1 << 24)
+
+
+def lime_references(model: torch.nn.Sequential, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Captum's ``Lime`` as the ``lime`` package runs it (our LIME's settings), on a fixed 4 x 3 grid of unequal
+    cells as the superpixels (ours come from our SLIC, which Python does not have; the test gives both the grid).
+
+    The samples are our stream (the first all on, then one ``next() & 1`` per superpixel), replayed by a
+    generator ``perturb_func``; off superpixels take their mean encoded colour (``baselines``); the weights are
+    lime's kernel sqrt(exp(-d^2 / 0.25^2)) on sklearn's cosine distance from the all-on vector; the scores are the
+    sigmoid probabilities; the model is Captum's ``SkLearnRidge(alpha=1)`` (sklearn ``Ridge`` with sample weights;
+    Captum trains it on float32 copies of the samples, scores and weights)."""
+    import numpy as np
+    from captum._utils.models.linear_model import SkLearnRidge
+    from captum.attr import Lime
+    from sklearn.metrics import pairwise_distances
+    rows, cols = LIME_CELLS
+    segments = torch.tensor([[y * rows // HEIGHT * cols + xx * cols // WIDTH for xx in range(WIDTH)]
+                             for y in range(HEIGHT)])           # [H, W]
+    k = rows * cols
+    mask = segments[None, None].expand_as(x)                     # [1, 6, H, W]
+    means = torch.zeros_like(x)
+    for s in range(k):
+        inside = mask == s
+        for c in range(x.shape[1]):
+            means[0, c][inside[0, c]] = x[0, c][inside[0, c]].mean()
+
+    def perturb(_inputs, **_kwargs):
+        rng = SplitMix64(LIME_SEED)
+        yield torch.ones(1, k, dtype=torch.long)
+        while True:
+            yield torch.tensor([[rng.next() & 1 for _ in range(k)]], dtype=torch.long)
+
+    def kernel(_original, _perturbed, interpretable, **_kwargs):
+        d = pairwise_distances(interpretable.numpy().astype(float), np.ones((1, k)), metric="cosine")[0, 0]
+        return float(np.sqrt(np.exp(-d * d / LIME_KERNEL_WIDTH ** 2)))
+
+    refs = {"lime.segments": segments.double()}
+    for t in SAMPLING_TARGETS:
+        scores = []
+
+        def probabilities(inp: torch.Tensor) -> torch.Tensor:
+            out = torch.sigmoid(model(inp))
+            scores.append(out[:, t])
+            return out
+
+        lime = Lime(probabilities, interpretable_model=SkLearnRidge(alpha=LIME_ALPHA), similarity_func=kernel,
+                    perturb_func=perturb)
+        coefficients = lime.attribute(x, baselines=means, target=t, feature_mask=mask, n_samples=LIME_SAMPLES,
+                                      perturbations_per_eval=25, return_input_shape=False)
+        refs[f"lime.t{t}"] = coefficients[0].double()
+        refs[f"lime.scores.t{t}"] = torch.cat(scores)            # what the fit saw, sample by sample
+        assert refs[f"lime.scores.t{t}"].shape == (LIME_SAMPLES,)
+    return refs
+
+
+def rise_references(model: torch.nn.Sequential, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """RISE as its authors' ``generate_masks`` makes masks, with our stream's grids and offsets: per mask an s x s
+    grid of cells kept when ``next_float() < p`` (row-major), then the row offset and the column offset
+    (``next() % cell``); skimage ``resize(order=1, mode="reflect", anti_aliasing=False)`` to (s + 1) * cell and
+    the crop. Each mask multiplies the RGB image, which is then encoded; saliency = sum_i sigmoid(f_t) M_i / (N p)."""
+    import numpy as np
+    from skimage.transform import resize
+    rng = SplitMix64(RISE_SEED)
+    cell = (-(-HEIGHT // RISE_GRID), -(-WIDTH // RISE_GRID))
+    keep = float(np.float32(RISE_KEEP))
+    masks = []
+    for _ in range(RISE_MASKS):
+        grid = np.array([1.0 if rng.next_float() < keep else 0.0 for _ in range(RISE_GRID ** 2)])
+        dy, dx = rng.next() % cell[0], rng.next() % cell[1]
+        up = resize(grid.reshape(RISE_GRID, RISE_GRID), ((RISE_GRID + 1) * cell[0], (RISE_GRID + 1) * cell[1]),
+                    order=1, mode="reflect", anti_aliasing=False)
+        masks.append(torch.from_numpy(up[dy:dy + HEIGHT, dx:dx + WIDTH].copy()))
+    m = torch.stack(masks)[:, None]                               # [N, 1, H, W]
+    rgb = m * x[:, :3]
+    with torch.no_grad():
+        scores = torch.sigmoid(model(torch.cat([rgb, 1 - rgb], 1)))  # [N, K]
+    refs = {"rise.masks": m[:RISE_STORED_MASKS, 0]}
+    for t in SAMPLING_TARGETS:
+        refs[f"rise.t{t}"] = (scores[:, t, None, None] * m[:, 0]).sum(0) / (RISE_MASKS * keep)
+        refs[f"rise.scores.t{t}"] = scores[:, t]
+    return refs
+
+
 def references(model: torch.nn.Sequential, x: torch.Tensor, black: torch.Tensor) -> Tuple[Dict, Dict]:
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
     warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
@@ -158,7 +275,7 @@ def references(model: torch.nn.Sequential, x: torch.Tensor, black: torch.Tensor)
         refs = {k: v.detach() for k, v in refs.items()}
         stats[f"deeplift-ixg t{t}"] = float((refs[f"deeplift.t{t}"] - refs[f"ixg.t{t}"]).abs().max())
         stats[f"ixg-x*sal t{t}"] = float((refs[f"ixg.t{t}"] - (x[0] * refs[f"saliency.t{t}"]).sum(0)).abs().max())
-    refs = {k: v.detach() for k, v in refs.items()}
+    refs = {**{k: v.detach() for k, v in refs.items()}, **lime_references(model, x), **rise_references(model, x)}
     refs["logits"] = logits
     return refs, stats
 
@@ -195,6 +312,10 @@ def main() -> int:
         "occlusion": ",".join(f"{w}x{s}" for w, s in OCCLUSION),
         "gradcam_layer": str(GRADCAM_CONV),
         "min_maxout_margin": f"{margin:.3e}",
+        "sampling_targets": ",".join(map(str, SAMPLING_TARGETS)),
+        "lime": f"samples={LIME_SAMPLES},seed={LIME_SEED},kernel_width={LIME_KERNEL_WIDTH},alpha={LIME_ALPHA}",
+        "rise": f"masks={RISE_MASKS},grid={RISE_GRID},keep={RISE_KEEP},seed={RISE_SEED}",
+        "lime_cells": f"{LIME_CELLS[0]}x{LIME_CELLS[1]}",
     }
     tensors = {"input": x32, **{k: v.detach().to(torch.float32).contiguous() for k, v in refs.items()}}
     path = os.path.join(root, OUT)
@@ -205,7 +326,7 @@ def main() -> int:
           f"smallest MaxOut margin {margin:.1e}; logits {[round(float(v), 4) for v in refs['logits']]}")
     print(f"{'reference':<18} {'shape':<12} {'max |ref|':>10} {'sum':>12}")
     for k, v in tensors.items():
-        if k not in ("input", "logits"):
+        if k not in ("input", "logits", "lime.segments", "rise.masks") and ".scores." not in k:
             print(f"{k:<18} {str(list(v.shape)):<12} {float(v.abs().max()):>10.3e} {float(v.double().sum()):>12.5g}")
     for k, v in stats.items():
         print(f"{k:<24} {v:.3e}")

@@ -13,7 +13,8 @@ import XCTest
 /// references are Captum 0.9's `Saliency(abs=False)`, `InputXGradient`, `IntegratedGradients` (Gauss–Legendre,
 /// 50 steps, encoded black baseline), `DeepLift` (zero baseline), `Occlusion` (encoded black; windows 3 stride 1
 /// and 4 stride 3) and `LayerGradCam` (output of conv 7, ReLU, nearest upsampling), plus the official explanation-
-/// mode contribution map (`bcos`), each for the classes in `targets`, one class per call.
+/// mode contribution map (`bcos`), each for the classes in `targets`, one class per call; and for the classes in
+/// `samplingTargets`, Captum's `Lime` and RISE's mask recipe on our seeded streams (`lime.*`, `rise.*`).
 struct CaptumFixture {
     let model: BcosModel
     let input: Tensor // [1, 6, 14, 10]
@@ -34,8 +35,22 @@ struct CaptumFixture {
 
     /// The reference `<method>.t<class>`.
     func ref(_ method: String, _ target: Int) throws -> Tensor {
-        guard let t = contents["\(method).t\(target)"] else { throw BcosError("captum.safetensors has no '\(method).t\(target)'") }
+        try tensor("\(method).t\(target)")
+    }
+
+    func tensor(_ key: String) throws -> Tensor {
+        guard let t = contents[key] else { throw BcosError("captum.safetensors has no '\(key)'; regenerate it (tools/README.md)") }
         return t
+    }
+
+    /// The classes of the LIME and RISE references: logits near 0, where the sigmoid probabilities they score are
+    /// not saturated (the top classes' are 1 on nearly every perturbed image).
+    var samplingTargets: [Int] { (contents.metadata["sampling_targets"] ?? "").split(separator: ",").compactMap { Int($0) } }
+
+    /// Bound on how far a float32 sigmoid probability of a perturbed image may be from the float64 one: a logit
+    /// is within `rtol` of the logits' scale (the largest fixture logit), and the sigmoid's slope is at most 1/4.
+    var probabilityTolerance: Double {
+        CaptumFixture.rtol * Double(contents["logits"]?.maxAbs ?? 0) / 4
     }
 
     /// The tolerance of a single-pass quantity (gradient, logit, logit difference), relative to its scale: ours runs
@@ -151,6 +166,87 @@ final class CaptumOracleTests: XCTestCase {
         let f = try CaptumFixture.load()
         XCTAssertEqual(f.model.network.nodes[try GradCAM.layer(of: f.model)].name, "7")
         try checkMethod(GradCAM(), mapKey: "gradcam")
+    }
+
+    /// Captum's `Lime` with our LIME's settings on our sample stream (replayed in its generator), on a fixed 4x3
+    /// grid of superpixels instead of our SLIC's. Two parts: our scoring of each sample as `explain` does it (off
+    /// superpixels at their mean encoded colour, sigmoid probability) against the probabilities Captum's fit saw,
+    /// and our `regressMany` (samples, lime's kernel, ridge) fed those probabilities against Captum's coefficients
+    /// (sklearn `Ridge(alpha=1)` with sample weights).
+    func testLIMEMatchesCaptumLimeOnTheSameSamples() throws {
+        let f = try CaptumFixture.load()
+        XCTAssertEqual(f.contents.metadata["lime"], "samples=100,seed=5,kernel_width=0.25,alpha=1.0")
+        let lime = LIME(samples: 100, kernelWidth: 0.25, alpha: 1, seed: 5)
+        let labels = try f.tensor("lime.segments").data.map { Int($0) } // [H*W]
+        let k = (labels.max() ?? 0) + 1, c = f.input.shape[1], p = labels.count
+        XCTAssertEqual(k, 12)
+        var means = [Float](repeating: 0, count: c * k) // [C, K]
+        for ch in 0..<c {
+            for s in 0..<k {
+                let pixels = (0..<p).filter { labels[$0] == s }
+                means[ch * k + s] = Float(pixels.reduce(0.0) { $0 + Double(f.input.data[ch * p + $1]) } / Double(pixels.count))
+            }
+        }
+        let targets = f.samplingTargets
+        let references = try targets.map { try f.ref("lime.scores", $0).data } // [targets][samples]
+        var ours = [[Float]]()                                                  // [samples][targets]
+        let fits = lime.regressMany(features: k, batch: 16, outputs: targets.count) { samples in
+            var x = Tensor(shape: [samples.count] + f.input.shape.dropFirst()) // [n, C, H, W]
+            for (j, on) in samples.enumerated() {
+                for ch in 0..<c {
+                    for i in 0..<p { x.data[(j * c + ch) * p + i] = on[labels[i]] ? f.input.data[ch * p + i] : means[ch * k + labels[i]] }
+                }
+            }
+            let logits = f.model.logits(x) // [n, K]
+            ours += (0..<samples.count).map { j in targets.map { 1 / (1 + expf(-logits.data[j * logits.shape[1] + $0])) } }
+            // The fit gets the reference probabilities, so that it is compared with Captum's alone.
+            return (ours.count - samples.count..<ours.count).map { i in references.map { $0[i] } }
+        }
+        for (o, t) in targets.enumerated() {
+            XCTAssertNil(TestSupport.compare(ours.map { $0[o] }, references[o], rtol: 0, atol: f.probabilityTolerance),
+                         "lime probabilities, class \(t)")
+            let ref = try f.ref("lime", t)
+            XCTAssertGreaterThan(ref.maxAbs, 0.1, "a zero fit would pass trivially")
+            // Captum trains sklearn on float32 copies of the samples, probabilities and weights: its coefficients
+            // (at most 0.3) are good to a few 1e-7; 1e-5 is well above that and far below what a changed sample,
+            // weight or penalty does (a kernel width of 0.26 for 0.25 moves them by 1e-3 to 3e-3).
+            XCTAssertNil(TestSupport.compare(fits[o].coefficients.map { Float($0) }, ref.data, rtol: 0, atol: 1e-5),
+                         "lime coefficients, class \(t)")
+        }
+    }
+
+    /// RISE's own mask recipe (skimage `resize`, reflect mode, random crop) on our stream's grids and offsets, 4x4
+    /// grid at p = 0.5 (cells of 4x3 px, so rows and columns differ), scored by the official model: the masks, the
+    /// saliency from the reference probabilities, and `attribute` end to end.
+    func testRISEMatchesItsAuthorsMasksOnTheSameStream() throws {
+        let f = try CaptumFixture.load()
+        XCTAssertEqual(f.contents.metadata["rise"], "masks=64,grid=4,keep=0.5,seed=11")
+        let rise = RISE(masks: 64, grid: 4, keepProbability: 0.5, seed: 11, batchSize: 16)
+        let h = f.input.shape[2], w = f.input.shape[3]
+        let masks = try f.tensor("rise.masks") // [4, H, W]
+        var rng = SplitMix64(seed: rise.seed)
+        for i in 0..<masks.shape[0] {
+            // Bilinear weights in float32: about 1e-7 of the mask's range [0, 1].
+            XCTAssertNil(TestSupport.compare(rise.nextMask(height: h, width: w, rng: &rng), masks.item(i).data, rtol: 0, atol: 1e-6),
+                         "mask \(i)")
+        }
+        let targets = f.samplingTargets
+        let references = try targets.map { try f.ref("rise.scores", $0).data } // [targets][masks]
+        var done = 0
+        let fromReferences = rise.saliencies(height: h, width: w, batch: 16, outputs: targets.count) { group in
+            defer { done += group.count }
+            return (done..<(done + group.count)).map { i in references.map { $0[i] } }
+        }
+        let endToEnd = try rise.attribute(f.model, input: f.input, targets: targets)
+        for (o, t) in targets.enumerated() {
+            let ref = try f.ref("rise", t)
+            XCTAssertGreaterThan(ref.maxAbs - (ref.data.min() ?? 0), 0.05, "a flat map would pass trivially")
+            // The same probabilities: only the masks' float32 rounding (1e-7) and the storage of the map differ.
+            XCTAssertNil(TestSupport.compare(fromReferences[o], ref.data, rtol: 0, atol: 1e-6), "rise from references, class \(t)")
+            // Our probabilities: a pixel is a weighted mean of them with weights Σ_i M_i / (N p) <= 1 / p.
+            XCTAssertNil(TestSupport.compare(endToEnd[o].values, ref.data, rtol: 0,
+                                             atol: f.probabilityTolerance / Double(rise.keepProbability)), "rise class \(t)")
+        }
     }
 
     /// Not Captum: the official v1 code's explanation mode (dynamic scales detached), Σ_c x · W(x).
