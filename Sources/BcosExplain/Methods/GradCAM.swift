@@ -10,7 +10,10 @@ import BcosEngine
 /// - w_c: the spatial MEAN of the full gradient (Captum's `LayerGradCam`; the original paper's sum differs by the
 ///   constant number of positions only).
 /// - ReLU as in the Grad-CAM paper (Captum's `relu_attributions=True`), so the map is ≥ 0.
-/// - Upsampling: nearest neighbour, PyTorch `interpolate(mode="nearest")` indexing (source = ⌊dest · in / out⌋).
+/// - Upsampling: nearest neighbour, PyTorch `interpolate(mode="nearest")` indexing (source = ⌊dest · in / out⌋),
+///   here in exact integer arithmetic. PyTorch multiplies by in / out rounded to float32, which for a few size
+///   pairs picks the cell before at an exact boundary (2 → 82 at column 41, 3 → 123 at 41 and 82; none of
+///   8 → 32, 4 → 14, 3 → 10, 7 → 224 or 14 → 224, checked against Captum in `CaptumOracleTests`).
 ///
 /// No `perChannel`: the map lives on the feature grid, not on the input channels.
 public struct GradCAM: AttributionMethod {
