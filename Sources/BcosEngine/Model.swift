@@ -173,13 +173,9 @@ public struct BcosModel: Sendable {
         }
     }
 
-    /// Throws unless the model takes a dataset's images: channels, classes and image size.
+    /// Throws unless the model takes a dataset's images (`channels x height x width`) and `classes`; a dataset with
+    /// other classes fits when each is named after one of the model's (case-insensitive, e.g. `photos/goldfish/`).
     ///
-    /// A dataset with other classes fits when each of its classes is named after one of the model's
-    /// (case-insensitive; e.g. `photos/goldfish/*.jpg` for an ImageNet model).
-    /// - Parameters:
-    ///   - classes: the dataset's class names; `channels`, `height`, `width`: its images.
-    ///   - modelPath, dataPath: name the model and the dataset in messages.
     /// - Returns: the model class of each dataset class when the labels must be renamed, nil when they agree.
     public func fit(classes: [String], channels: Int, height: Int, width: Int, modelPath: String,
                     dataPath: String) throws -> [Int]? {

@@ -12,8 +12,10 @@ public struct ExplanationViews: Sendable {
     public let image: [UInt8]
     /// The colour explanation composited over black, `[H, W, 3]`.
     public let colour: [UInt8]
-    /// Signed maps are drawn over a grey copy of `image`.
-    public let overlay: Bool
+    /// The signed contribution map in blue-white-red and its clip range.
+    public let contributions: (rgb: [UInt8], range: Float)
+    /// The signed top-2 Δ map and its clip range, when explained.
+    public let deltaMap: (rgb: [UInt8], range: Float)?
 
     /// Explains `target` (and the top-2 Δ with `delta`) for one encoded image `[1, C, H, W]`.
     ///
@@ -27,14 +29,10 @@ public struct ExplanationViews: Sendable {
         self.delta = delta ? all[1] : nil
         image = Pictures.imageRGB(x, channels: model.config.imageChannels)
         colour = Pictures.colour(explanation, smooth: smooth)
-        self.overlay = overlay
+        let over = overlay ? image : nil
+        contributions = Pictures.signedMap(all[0].contributions.data, over: over)
+        deltaMap = delta ? Pictures.signedMap(all[1].contributions.data, over: over) : nil
     }
-
-    /// The signed contribution map in blue-white-red and its clip range.
-    public var contributions: (rgb: [UInt8], range: Float) { signed(explanation) }
-
-    /// The signed top-2 Δ map and its clip range, when explained.
-    public var deltaMap: (rgb: [UInt8], range: Float)? { delta.map(signed) }
 
     /// The classes of the top-2 Δ (top-1, top-2).
     public var deltaClasses: (Int, Int)? {
@@ -45,12 +43,8 @@ public struct ExplanationViews: Sendable {
     /// The panel: image | colour explanation | contribution map | top-2 Δ map, titled with the class names.
     public func tiles(classes: [String]) -> [Pictures.Tile] {
         let what = Self.title(explanation.target, classes: classes)
-        let signed = contributions
-        var tiles = [
-            Pictures.Tile(title: "image", rgb: image),
-            Pictures.Tile(title: "explanation " + what, rgb: colour),
-            Pictures.Tile(title: "contributions " + what, rgb: signed.rgb, range: signed.range),
-        ]
+        var tiles = [Pictures.Tile(title: "image", rgb: image), Pictures.Tile(title: "explanation " + what, rgb: colour),
+                     Pictures.Tile(title: "contributions " + what, rgb: contributions.rgb, range: contributions.range)]
         if let map = deltaMap, let (a, b) = deltaClasses {
             tiles.append(Pictures.Tile(title: "delta \(classes[a]) - \(classes[b])", rgb: map.rgb, range: map.range))
         }
@@ -65,10 +59,6 @@ public struct ExplanationViews: Sendable {
         case .neuron(let layer, let channel, _): return "\(layer):\(channel)"
         default: return ""
         }
-    }
-
-    private func signed(_ e: Explanation) -> (rgb: [UInt8], range: Float) {
-        Pictures.signedMap(e.contributions.data, over: overlay ? image : nil)
     }
 }
 
@@ -93,10 +83,7 @@ public struct NeuronView: Sendable {
     /// The signed contribution map in blue-white-red and its clip range.
     public var contributions: (rgb: [UInt8], range: Float) { Pictures.signedMap(explanation.contributions.data) }
 
-    /// The neuron's panel tile: its colour explanation titled with its channel and activation.
-    public var tile: Pictures.Tile { Self.tile(channel: neuron.channel, activation: neuron.activation, colour: colour) }
-
-    /// A neuron's panel tile from its channel, activation and colour explanation `[H, W, 3]`.
+    /// A neuron's panel tile: its colour explanation `[H, W, 3]` titled with its channel and activation.
     public static func tile(channel: Int, activation: Float, colour: [UInt8]) -> Pictures.Tile {
         Pictures.Tile(title: "ch \(channel) " + String(format: "%.3g", activation), rgb: colour)
     }

@@ -14,7 +14,7 @@ struct Eval: ParsableCommand {
     var skipBad = false
 
     func run() throws {
-        _ = try context.checkValues()
+        try context.checkValues()
         let m = try context.loadModel()
         let d = try context.loadDataset(for: m, skipBad: skipBad)
         let (model, data, split) = (context.model, context.data, context.split)

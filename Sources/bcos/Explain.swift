@@ -88,18 +88,13 @@ struct Explain: ParsableCommand {
                 files.append(panelPath)
             }
         }
-        let probs = e.logits.map(sigmoid)
         if json {
-            var obj: [String: Any] = [
-                "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
-                "logits": e.logits.map(CLI.json), "probabilities": probs.map(CLI.json),
-                "predicted": e.predicted, "predicted_class": m.classes[e.predicted],
-                "target": e.targetDescription, "explained_value": e.explainedValue,
-                "completeness_error": e.completenessError,
-                "contributions": rows(e.contributions.data, height: h, width: w),
-                "method": "bcos", "attribution": rows(e.contributions.data, height: h, width: w),
-                "files": files,
-            ]
+            var obj = fields(e.logits, predicted: e.predicted, model: m, subject: subject, method: "bcos",
+                             map: e.contributions.data, height: h, width: w, files: files)
+            obj["target"] = e.targetDescription
+            obj["explained_value"] = e.explainedValue
+            obj["completeness_error"] = e.completenessError
+            obj["contributions"] = obj["attribution"]
             switch e.target {
             case .logit(let k): obj["target_class"] = k
             case .difference(let a, let b): obj["target_classes"] = [a, b]
@@ -133,9 +128,13 @@ struct Explain: ParsableCommand {
         var label: Int?
     }
 
-    /// A map `[H*W]` as H JSON arrays of W numbers.
-    private func rows(_ map: [Float], height h: Int, width w: Int) -> [[Any]] {
-        (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }
+    /// The JSON fields both `--method bcos` and the post-hoc methods print; `map` `[H*W]` as H arrays of W numbers.
+    private func fields(_ logits: [Float], predicted: Int, model m: BcosModel, subject: Subject, method: String,
+                        map: [Float], height h: Int, width w: Int, files: [String]) -> [String: Any] {
+        ["model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
+         "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(sigmoid($0)) },
+         "predicted": predicted, "predicted_class": m.classes[predicted], "method": method,
+         "attribution": (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }, "files": files]
     }
 
     /// The header and logits table of the text output.
@@ -188,7 +187,7 @@ struct Explain: ParsableCommand {
         }
         let start = Date()
         let result = try attribution.attribution(m, input: x, target: k)
-        let (map, lime) = (result.map, result.superpixels)
+        let (map, integrated, lime) = (result.map, result.integrated, result.superpixels)
         let seconds = Date().timeIntervalSince(start)
         var files = [String]()
         let original = Pictures.imageRGB(x, channels: m.config.imageChannels)
@@ -212,18 +211,14 @@ struct Explain: ParsableCommand {
         }
         let description = "logit \(k) (\(m.classes[k]))"
         if json {
-            var obj: [String: Any] = [
-                "model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
-                "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(sigmoid($0)) },
-                "predicted": predicted, "predicted_class": m.classes[predicted],
-                "target": description, "target_class": k,
-                "method": name, "attribution": rows(map.values, height: h, width: w),
-                "files": files,
-            ]
-            if let ends = result.ends {
-                obj["explained_value"] = Double(ends.logit) - Double(ends.baseline)
-                obj["baseline_logit"] = CLI.json(ends.baseline)
-                obj["completeness_error"] = result.completenessError
+            var obj = fields(logits, predicted: predicted, model: m, subject: subject, method: name, map: map.values,
+                             height: h, width: w, files: files)
+            obj["target"] = description
+            obj["target_class"] = k
+            if let integrated {
+                obj["explained_value"] = Double(integrated.logit) - Double(integrated.baselineLogit)
+                obj["baseline_logit"] = CLI.json(integrated.baselineLogit)
+                obj["completeness_error"] = integrated.completenessError
             }
             if let lime { obj["lime_top5_segments"] = lime.topSegments(5) }
             try CLI.printJSON(obj)
@@ -232,12 +227,12 @@ struct Explain: ParsableCommand {
         printLogits(logits, predicted: predicted, model: m, height: h, width: w, subject: subject)
         print("target     \(description) = \(String(format: "%.6g", logits[k]))")
         print("method     \(name) (\(String(format: "%.2f", seconds)) s)")
-        if let ends = result.ends, let error = result.completenessError {
+        if let integrated {
             let total = map.values.reduce(0.0) { $0 + Double($1) }
-            let difference = Double(ends.logit) - Double(ends.baseline)
+            let difference = Double(integrated.logit) - Double(integrated.baselineLogit)
             print("completeness  sum(attribution) = \(String(format: "%.6g", total)), f(x) - f(black) = "
-                  + "\(String(format: "%.6g", difference)), error \(String(format: "%.3g", error))"
-                  + " (relative \(String(format: "%.2g", error / max(1e-30, abs(difference)))))")
+                  + "\(String(format: "%.6g", difference)), error \(String(format: "%.3g", integrated.completenessError))"
+                  + " (relative \(String(format: "%.2g", integrated.completenessError / max(1e-30, abs(difference)))))")
         } else {
             print("completeness: n/a for post-hoc methods")
         }

@@ -53,7 +53,7 @@ struct Explore: ParsableCommand {
             throw BcosError("the default dataset '\(dataPath)' is missing; install it with "
                             + "'apt-get install dataset-fashion-mnist' or pass --data DIR")
         }
-        guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
+        let s = try CLI.split(split)
         // An ImageNet-style model given with --model sets the transform that turns a folder of photos into inputs.
         let first = try model.map { try BcosModel.load($0) }
         var dataset = try Dataset.load(dataPath, split: s, transform: first.flatMap { CLI.transform(for: $0) })

@@ -50,7 +50,7 @@ struct Localize: ParsableCommand {
         guard !smooths.isEmpty, smooths.allSatisfy({ ($0 ?? 0) >= 1 && $0! <= 255 && $0! % 2 == 1 }), Set(smooths).count == smooths.count else {
             throw BcosError("--smooth '\(smooth)' must be odd numbers from 1 to 255 separated by commas (e.g. 1 or 1,15), each once")
         }
-        _ = try context.checkValues()
+        try context.checkValues()
         if let slowGrids, slowGrids < 1 { throw BcosError("--slow-grids must be at least 1, got \(slowGrids)") }
         let limits = slowGrids.map { n in
             Dictionary(uniqueKeysWithValues: Methods.slow.map { ($0, n) })

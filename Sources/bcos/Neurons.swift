@@ -79,7 +79,7 @@ struct Neurons: ParsableCommand {
                                                           bar: pictures.colourBar), to: paths[i].contributions)
                 files += [paths[i].explanation, paths[i].contributions]
                 row["files"] = [paths[i].explanation, paths[i].contributions]
-                tiles.append(v.tile)
+                tiles.append(NeuronView.tile(channel: n.channel, activation: n.activation, colour: v.colour))
             }
             rows.append(row)
         }

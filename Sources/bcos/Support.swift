@@ -33,11 +33,8 @@ struct InputOptions: ParsableArguments {
             return (x, path, ((path as NSString).lastPathComponent as NSString).deletingPathExtension, nil)
         case (nil, let dir?):
             guard let index else { throw BcosError("--data needs --index N (which image of the \(split) split)") }
-            guard let which = Dataset.Split(rawValue: split) else {
-                throw BcosError("--split '\(split)' is not a split; use test or train")
-            }
-            let d = try CLI.fitted(model, modelPath: modelPath,
-                                   try Dataset.load(dir, split: which, transform: CLI.transform(for: model)), dataPath: dir)
+            let d = try CLI.fitted(model, modelPath: modelPath, try Dataset.load(dir, split: try CLI.split(split),
+                                                                                 transform: CLI.transform(for: model)), dataPath: dir)
             guard index >= 0 && index < d.count else {
                 throw BcosError("--index \(index) is out of range; the \(split) split of '\(dir)' has images 0...\(d.count - 1)")
             }
@@ -114,10 +111,10 @@ struct ModelDataOptions: ParsableArguments {
     var json = false
 
     /// Refuses a bad `--limit` or `--split` before anything is loaded (call first in `run`).
+    @discardableResult
     func checkValues() throws -> Dataset.Split {
         if let limit, limit < 1 { throw BcosError("--limit must be at least 1, got \(limit)") }
-        guard let s = Dataset.Split(rawValue: split) else { throw BcosError("--split '\(split)' must be test or train") }
-        return s
+        return try CLI.split(split)
     }
 
     func loadModel() throws -> BcosModel { try BcosModel.load(model) }
@@ -159,6 +156,12 @@ enum CLI {
         }
         try model.validateInput(height: h, width: w, what: "image '\(path)'")
         return model.encode(Tensor(shape: [1, c, h, w], data: planar))
+    }
+
+    /// The split `--split` names.
+    static func split(_ text: String) throws -> Dataset.Split {
+        guard let s = Dataset.Split(rawValue: text) else { throw BcosError("--split '\(text)' must be test or train") }
+        return s
     }
 
     /// The evaluation transform of a model with one (ImageNet: shorter side to 256, centre crop 224), for loading

@@ -42,22 +42,10 @@ public enum Methods {
 /// A method's map for one class with what some methods add to it.
 public struct Attribution: Sendable {
     public var map: AttributionMap
-    /// The target logit at the image and at the baseline, for a method whose map sums to their difference
-    /// (Integrated Gradients).
-    public var ends: (logit: Float, baseline: Float)?
+    /// Integrated Gradients' logits at the image and the baseline, which the map should sum to the difference of.
+    public var integrated: IntegratedGradients.Result?
     /// LIME's superpixels and their coefficients.
     public var superpixels: LIME.Result?
-
-    public init(map: AttributionMap, ends: (logit: Float, baseline: Float)? = nil, superpixels: LIME.Result? = nil) {
-        self.map = map
-        self.ends = ends
-        self.superpixels = superpixels
-    }
-
-    /// |Σ map − (f(x) − f(baseline))| where the method promises completeness.
-    public var completenessError: Double? {
-        ends.map { abs(map.values.reduce(0.0) { $0 + Double($1) } - (Double($0.logit) - Double($0.baseline))) }
-    }
 }
 
 extension AttributionMethod {
@@ -69,7 +57,7 @@ extension AttributionMethod {
 extension IntegratedGradients {
     public func attribution(_ model: BcosModel, input: Tensor, target: Int) throws -> Attribution {
         let r = try integrate(model, input: input, target: target)
-        return Attribution(map: r.map, ends: (r.logit, r.baselineLogit))
+        return Attribution(map: r.map, integrated: r)
     }
 }
 
