@@ -67,8 +67,14 @@ public struct Unpickler {
 
     /// The deepest nesting of containers accepted (a state dict needs fewer than ten levels).
     static let maxNesting = 1000
-    /// The most container entries measured for nesting in one pickle.
-    static let maxVisits = 50_000_000
+    /// The most values one container may hold, counted with memo references unfolded (each shared value counted
+    /// every time it is referenced): what walking it would cost.
+    static let maxUnfolded = 50_000_000
+    /// The most container entries that filling dicts and lists may copy or index in one pickle. A memoised container
+    /// (every container, in pickles that torch writes) is copied each time it grows, so growing it one entry at a
+    /// time costs the square of its size; torch grows in batches of 1000, which costs a state dict of 10,000 tensors
+    /// about 60,000.
+    static let maxWork = 4_000_000
 
     static let allowedGlobals: Set<String> = [
         "collections.OrderedDict", "builtins.dict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
@@ -130,69 +136,141 @@ public struct Unpickler {
         return s
     }
 
+    /// How deep a value nests containers and how many values it holds with memo references unfolded; kept beside
+    /// each stack and memo entry, so that nothing is ever walked to measure it.
+    struct Extent {
+        var depth = 0
+        var unfolded = 1
+
+        /// The extent of a container holding values of extents `items`, on top of `base` (an empty container's).
+        init<S: Sequence>(holding items: S, base: Extent = Extent(depth: 1, unfolded: 1)) where S.Element == Extent {
+            self = base
+            for item in items {
+                depth = max(depth, item.depth + 1)
+                unfolded = min(unfolded + item.unfolded, Int.max / 2)
+            }
+        }
+
+        init(depth: Int = 0, unfolded: Int = 1) {
+            self.depth = depth
+            self.unfolded = unfolded
+        }
+    }
+
+    /// A dict key compared by value: strings and ints (all a state dict uses); keys of other kinds never match.
+    enum Key: Hashable {
+        case string(String)
+        case int(Int)
+
+        init?(_ v: PickleValue) {
+            switch v {
+            case .string(let s): self = .string(s)
+            case .int(let i): self = .int(i)
+            default: return nil
+            }
+        }
+    }
+
+    /// A value on the stack or in the memo, with its extent and, for a dict that has grown, its keys' positions.
+    struct Entry {
+        var value: PickleValue
+        var extent: Extent
+        var keys: [Key: Int]?
+    }
+
     /// Runs the pickle to its STOP and returns the result.
     public mutating func load() throws -> PickleValue {
-        var stack = [PickleValue]()
+        var stack = [Entry]()
         var marks = [Int]()
-        var memo = [Int: PickleValue]()
+        var memo = [Int: Entry]()
         var steps = 0
         // Containers nest at most `maxNesting` deep: freeing a value nested ~100,000 deep overflows the stack (Swift
-        // frees indirect enums recursively), and no state dict nests more than a handful of levels. Every value is
-        // measured as it goes into a container; `visits` caps the total work, which values shared through the memo
-        // could otherwise make exponential.
-        var visits = 0
-        func tooDeep(_ v: PickleValue, _ budget: Int) -> Bool {
-            visits += 1
-            switch v {
-            case .tuple(let a), .list(let a):
-                return budget <= 0 || visits > Self.maxVisits || a.contains { tooDeep($0, budget - 1) }
-            case .dict(let d):
-                return budget <= 0 || visits > Self.maxVisits
-                    || d.contains { tooDeep($0.key, budget - 1) || tooDeep($0.value, budget - 1) }
-            default: return false
+        // frees indirect enums recursively), and no state dict nests more than a handful of levels. Values shared
+        // through the memo can make a container exponentially large when unfolded; `maxUnfolded` refuses that.
+        // `work` caps the copying and indexing that growing containers costs.
+        var work = 0
+        func checked(_ e: Extent) throws -> Extent {
+            if e.depth > Self.maxNesting {
+                throw fail("containers are nested more than \(Self.maxNesting) deep, which no state dict is; refusing it")
+            }
+            if e.unfolded > Self.maxUnfolded {
+                throw fail("the pickle's containers share too much (memo references); refusing it")
+            }
+            return e
+        }
+        func spend(_ n: Int) throws {
+            work += n
+            guard work <= Self.maxWork else {
+                throw fail("the pickle grows its dicts and lists one entry at a time, which no state dict does; refusing it")
             }
         }
-        func contained(_ items: [PickleValue]) throws -> [PickleValue] {
-            for item in items where tooDeep(item, Self.maxNesting - 1) {
-                throw fail(visits > Self.maxVisits
-                           ? "the pickle's containers share too much (memo references); refusing it"
-                           : "containers are nested more than \(Self.maxNesting) deep, which no state dict is; refusing it")
-            }
-            return items
-        }
-        func pop() throws -> PickleValue {
+        func push(_ v: PickleValue, _ e: Extent = Extent()) { stack.append(Entry(value: v, extent: e)) }
+        func pop() throws -> Entry {
             guard let v = stack.popLast() else { throw fail("malformed pickle: stack underflow") }
             return v
         }
-        func popMark() throws -> [PickleValue] {
+        func popMark() throws -> (items: [PickleValue], extent: Extent) {
             guard let m = marks.popLast(), m <= stack.count else { throw fail("malformed pickle: missing MARK") }
-            let items = Array(stack[m...])
+            let items = stack[m...].map(\.value)
+            let extent = try checked(Extent(holding: stack[m...].lazy.map(\.extent)))
             stack.removeSubrange(m...)
-            return try contained(items)
+            return (items, extent)
         }
-        func top() throws -> PickleValue {
+        func top() throws -> Entry {
             guard let v = stack.last else { throw fail("malformed pickle: stack underflow") }
             return v
         }
-        func setTop(_ v: PickleValue) { stack[stack.count - 1] = v }
-        func addItems(_ pairs: [(PickleValue, PickleValue)]) throws {
-            var target = try top()
-            switch target {
-            case .dict(var d):
-                for (k, v) in pairs {
-                    if let i = d.firstIndex(where: { same($0.key, k) }) { d[i].value = v } else { d.append((k, v)) }
-                }
-                target = .dict(d)
-            default: throw fail("malformed pickle: SETITEM on something that is not a dict")
-            }
-            setTop(target)
+        /// The entry on top of the stack, taken out so that its containers can grow in place (unless the memo holds
+        /// them too, when growing copies them: `spend` counts that).
+        func takeTop() -> Entry {
+            let entry = stack[stack.count - 1]
+            stack[stack.count - 1] = Entry(value: .none, extent: Extent())
+            return entry
         }
-        func append(_ items: [PickleValue]) throws {
-            guard case .list(var l) = try top() else {
+        /// Puts back the top entry, grown by values of extent `added` (that of a container of them).
+        func putTop(_ entry: Entry, _ added: Extent) throws {
+            var entry = entry
+            entry.extent = try checked(Extent(holding: [Extent(depth: added.depth - 1, unfolded: added.unfolded - 1)],
+                                              base: entry.extent))
+            stack[stack.count - 1] = entry
+        }
+        func addItems(_ pairs: [(PickleValue, PickleValue)], _ added: Extent) throws {
+            guard case .dict = stack.last?.value else {
+                throw fail("malformed pickle: SETITEM on something that is not a dict")
+            }
+            var entry = takeTop()
+            guard case .dict(var d) = entry.value else { return }
+            entry.value = .none
+            try spend(d.count + pairs.count)
+            var keys = entry.keys ?? [:]
+            if entry.keys == nil {
+                for (i, pair) in d.enumerated() { if let k = Key(pair.key) { keys[k] = i } }
+            }
+            entry.keys = nil
+            for (k, v) in pairs {
+                let key = Key(k)
+                if let key, let i = keys[key] {
+                    d[i].value = v
+                } else {
+                    if let key { keys[key] = d.count }
+                    d.append((k, v))
+                }
+            }
+            entry.value = .dict(d)
+            entry.keys = keys
+            try putTop(entry, added)
+        }
+        func append(_ items: [PickleValue], _ added: Extent) throws {
+            guard case .list = stack.last?.value else {
                 throw fail("unsupported pickle: APPEND on something that is not a list")
             }
+            var entry = takeTop()
+            guard case .list(var l) = entry.value else { return }
+            entry.value = .none
+            try spend(l.count + items.count)
             l += items
-            setTop(.list(l))
+            entry.value = .list(l)
+            try putTop(entry, added)
         }
         while true {
             steps += 1
@@ -202,73 +280,80 @@ public struct Unpickler {
             switch op {
             case 0x80: _ = try byte()  // PROTO
             case 0x95: _ = try take(8)  // FRAME: framing only
-            case 0x2E: return try pop()  // STOP
+            case 0x2E: return try pop().value  // STOP
             case 0x28: marks.append(stack.count)  // MARK
-            case 0x7D: stack.append(.dict([]))  // EMPTY_DICT
-            case 0x5D: stack.append(.list([]))  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
-            case 0x8F: stack.append(.list([]))  // EMPTY_SET (as a list)
-            case 0x4E: stack.append(.none)  // NONE
-            case 0x88: stack.append(.bool(true))  // NEWTRUE
-            case 0x89: stack.append(.bool(false))  // NEWFALSE
-            case 0x4A: stack.append(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
-            case 0x4B: stack.append(.int(Int(try byte())))  // BININT1
-            case 0x4D: stack.append(.int(Int(try uint(2))))  // BININT2
+            case 0x7D: push(.dict([]))  // EMPTY_DICT
+            case 0x5D: push(.list([]))  // EMPTY_LIST
+            case 0x29: push(.tuple([]))  // EMPTY_TUPLE
+            case 0x8F: push(.list([]))  // EMPTY_SET (as a list)
+            case 0x4E: push(.none)  // NONE
+            case 0x88: push(.bool(true))  // NEWTRUE
+            case 0x89: push(.bool(false))  // NEWFALSE
+            case 0x4A: push(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
+            case 0x4B: push(.int(Int(try byte())))  // BININT1
+            case 0x4D: push(.int(Int(try uint(2))))  // BININT2
             case 0x8A, 0x8B:  // LONG1, LONG4
                 let n = op == 0x8A ? Int(try byte()) : Int(try uint(4))
                 let raw = try take(n)
                 // Wider integers (torch's legacy magic number) are kept as their little-endian bytes.
                 if n > 8 {
-                    stack.append(.bytes(Array(raw)))
+                    push(.bytes(Array(raw)))
                     continue
                 }
                 var v: UInt64 = 0
                 for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
                 if n > 0 && n < 8 && raw.last! & 0x80 != 0 { v |= ~UInt64(0) << (8 * UInt64(n)) }
-                stack.append(.int(Int(Int64(bitPattern: v))))
+                push(.int(Int(Int64(bitPattern: v))))
             case 0x49:  // INT (text)
                 let s = try line()
-                if s == "01" { stack.append(.bool(true)) } else if s == "00" { stack.append(.bool(false)) } else {
+                if s == "01" { push(.bool(true)) } else if s == "00" { push(.bool(false)) } else {
                     guard let v = Int(s) else { throw fail("malformed pickle: INT '\(s)'") }
-                    stack.append(.int(v))
+                    push(.int(v))
                 }
             case 0x4C:  // LONG (text)
                 let s = try line()
                 guard let v = Int(s.hasSuffix("L") ? String(s.dropLast()) : s) else { throw fail("malformed pickle: LONG '\(s)'") }
-                stack.append(.int(v))
+                push(.int(v))
             case 0x47:  // BINFLOAT: 8 bytes, big-endian
                 var v: UInt64 = 0
                 for b in try take(8) { v = v << 8 | UInt64(b) }
-                stack.append(.float(Double(bitPattern: v)))
+                push(.float(Double(bitPattern: v)))
             case 0x46:  // FLOAT (text)
                 let s = try line()
                 guard let v = Double(s) else { throw fail("malformed pickle: FLOAT '\(s)'") }
-                stack.append(.float(v))
-            case 0x58: stack.append(.string(try text(Int(try uint(4)))))  // BINUNICODE
-            case 0x8C: stack.append(.string(try text(Int(try byte()))))  // SHORT_BINUNICODE
+                push(.float(v))
+            case 0x58: push(.string(try text(Int(try uint(4)))))  // BINUNICODE
+            case 0x8C: push(.string(try text(Int(try byte()))))  // SHORT_BINUNICODE
             case 0x8D:  // BINUNICODE8
                 let n = try uint(8)
                 guard n <= UInt64(Int.max) else { throw fail("malformed pickle: string length") }
-                stack.append(.string(try text(Int(n))))
-            case 0x54: stack.append(.string(try text(Int(try uint(4)))))  // BINSTRING (py2 str)
-            case 0x55: stack.append(.string(try text(Int(try byte()))))  // SHORT_BINSTRING
-            case 0x42: stack.append(.bytes(Array(try take(Int(try uint(4))))))  // BINBYTES
-            case 0x43: stack.append(.bytes(Array(try take(Int(try byte())))))  // SHORT_BINBYTES
+                push(.string(try text(Int(n))))
+            case 0x54: push(.string(try text(Int(try uint(4)))))  // BINSTRING (py2 str)
+            case 0x55: push(.string(try text(Int(try byte()))))  // SHORT_BINSTRING
+            case 0x42: push(.bytes(Array(try take(Int(try uint(4))))))  // BINBYTES
+            case 0x43: push(.bytes(Array(try take(Int(try byte())))))  // SHORT_BINBYTES
             case 0x56:  // UNICODE (raw-unicode-escape text line; plain ASCII names only)
-                stack.append(.string(try line()))
-            case 0x74: stack.append(.tuple(try popMark()))  // TUPLE
-            case 0x85: stack.append(.tuple(try contained([try pop()])))  // TUPLE1
+                push(.string(try line()))
+            case 0x74:  // TUPLE
+                let (items, extent) = try popMark()
+                push(.tuple(items), extent)
+            case 0x85:  // TUPLE1
+                let a = try pop()
+                push(.tuple([a.value]), try checked(Extent(holding: [a.extent])))
             case 0x86:  // TUPLE2
                 let b = try pop(), a = try pop()
-                stack.append(.tuple(try contained([a, b])))
+                push(.tuple([a.value, b.value]), try checked(Extent(holding: [a.extent, b.extent])))
             case 0x87:  // TUPLE3
                 let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple(try contained([a, b, c])))
-            case 0x6C: stack.append(.list(try popMark()))  // LIST
+                push(.tuple([a.value, b.value, c.value]), try checked(Extent(holding: [a.extent, b.extent, c.extent])))
+            case 0x6C:  // LIST
+                let (items, extent) = try popMark()
+                push(.list(items), extent)
             case 0x64:  // DICT
-                let items = try popMark()
+                let (items, extent) = try popMark()
                 guard items.count % 2 == 0 else { throw fail("malformed pickle: DICT with an odd item count") }
-                stack.append(.dict(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }))
+                push(.dict([]))
+                try addItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }, extent)
             case 0x71: memo[Int(try byte())] = try top()  // BINPUT
             case 0x72: memo[Int(try uint(4))] = try top()  // LONG_BINPUT
             case 0x70:  // PUT
@@ -285,38 +370,44 @@ public struct Unpickler {
                 stack.append(v)
             case 0x73:  // SETITEM
                 let v = try pop(), k = try pop()
-                _ = try contained([k, v])
-                try addItems([(k, v)])
+                try addItems([(k.value, v.value)], try checked(Extent(holding: [k.extent, v.extent])))
             case 0x75:  // SETITEMS
-                let items = try popMark()
+                let (items, extent) = try popMark()
                 guard items.count % 2 == 0 else { throw fail("malformed pickle: SETITEMS with an odd item count") }
-                try addItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) })
-            case 0x61: try append(try contained([try pop()]))  // APPEND
-            case 0x65: try append(try popMark())  // APPENDS
+                try addItems(stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }, extent)
+            case 0x61:  // APPEND
+                let a = try pop()
+                try append([a.value], try checked(Extent(holding: [a.extent])))
+            case 0x65:  // APPENDS
+                let (items, extent) = try popMark()
+                try append(items, extent)
             case 0x90:  // ADDITEMS (sets, kept as lists)
-                let items = try popMark()
-                try append(items)
+                let (items, extent) = try popMark()
+                try append(items, extent)
             case 0x30: _ = try pop()  // POP
             case 0x31: _ = try popMark()  // POP_MARK
-            case 0x32: stack.append(try top())  // DUP
+            case 0x32:  // DUP
+                stack.append(try top())
             case 0x63:  // GLOBAL 'module\nname\n'
                 let module = try line(), name = try line()
-                stack.append(try global(module, name))
+                push(try global(module, name))
             case 0x93:  // STACK_GLOBAL
-                let n = try pop(), m = try pop()
+                let n = try pop().value, m = try pop().value
                 guard let module = m.string, let name = n.string else { throw fail("malformed pickle: STACK_GLOBAL") }
-                stack.append(try global(module, name))
+                push(try global(module, name))
             case 0x52:  // REDUCE
+                // The result is made of the arguments' values, so it is no larger than they are.
                 let args = try pop(), callable = try pop()
-                stack.append(try reduce(callable, args))
+                push(try reduce(callable.value, args.value), args.extent)
             case 0x62:  // BUILD: state for an object; state dicts carry `_metadata` this way, which we do not need.
                 let state = try pop()
                 _ = state
                 _ = try top()
             case 0x51:  // BINPERSID
-                stack.append(try persistentLoad(try pop()))
+                let id = try pop()
+                push(try persistentLoad(id.value), id.extent)
             case 0x50:  // PERSID (text)
-                stack.append(try persistentLoad(.string(try line())))
+                push(try persistentLoad(.string(try line())))
             case 0x81, 0x92, 0x69, 0x6F:  // NEWOBJ, NEWOBJ_EX, INST, OBJ
                 throw fail("refusing the pickle: it constructs objects (opcode 0x\(String(op, radix: 16))), "
                            + "which a state dict never needs; it may not be a state dict, or may run code")
@@ -382,14 +473,5 @@ public struct Unpickler {
         default:
             throw fail("refusing the pickle: it calls '\(module).\(name)'")
         }
-    }
-}
-
-/// Dict keys compare by value (strings and ints are all a state dict uses).
-private func same(_ a: PickleValue, _ b: PickleValue) -> Bool {
-    switch (a, b) {
-    case (.string(let x), .string(let y)): return x == y
-    case (.int(let x), .int(let y)): return x == y
-    default: return false
     }
 }

@@ -172,12 +172,18 @@ public enum TorchCheckpoint {
         let size = try elementSize(ref.storage.type, name: name)
         let count = ref.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         guard count < 1 << 34 else { throw BcosError("\(name) is impossibly large") }
+        let reachesPast = BcosError("\(name) reaches past its storage; the file is truncated or corrupt")
+        // The last element's index, offset + sum((n - 1) * stride): sizes, strides and offset come from the file,
+        // so each step is checked for overflow.
         var last = ref.offset
-        for (n, s) in zip(ref.shape, ref.strides) where n > 0 { last += (n - 1) * s }
-        let needed = count == 0 ? 0 : last + 1
-        guard needed <= ref.storage.count, needed * size <= raw.count - base else {
-            throw BcosError("\(name) reaches past its storage; the file is truncated or corrupt")
+        for (n, s) in zip(ref.shape, ref.strides) where n > 0 {
+            let (step, o1) = (n - 1).multipliedReportingOverflow(by: s)
+            let (sum, o2) = last.addingReportingOverflow(step)
+            guard !o1, !o2, sum < Int.max else { throw reachesPast }
+            last = sum
         }
+        let needed = count == 0 ? 0 : last + 1
+        guard needed <= ref.storage.count, needed <= (raw.count - base) / size else { throw reachesPast }
         var out = [Float](repeating: 0, count: count)
         let start = raw.startIndex + base
         raw.withUnsafeBufferPointer { buf in
@@ -199,6 +205,8 @@ public enum TorchCheckpoint {
                 if count == 1 { out[0] = value(ref.offset) }
                 return
             }
+            // The odometer wraps (&+): it steps past a size-1 dimension by a stride that the file may make huge and
+            // steps back at once, and every index it reads lies in 0...last, checked above.
             var index = [Int](repeating: 0, count: dims)
             var src = ref.offset
             for i in 0..<count {
@@ -206,9 +214,9 @@ public enum TorchCheckpoint {
                 var d = dims - 1
                 while d >= 0 {
                     index[d] += 1
-                    src += ref.strides[d]
+                    src &+= ref.strides[d]
                     if index[d] < ref.shape[d] { break }
-                    src -= ref.strides[d] * ref.shape[d]
+                    src &-= ref.strides[d] &* ref.shape[d]
                     index[d] = 0
                     d -= 1
                 }
@@ -250,14 +258,17 @@ struct ZipArchive {
             // zip64: the locator sits just before the EOCD and points at the zip64 EOCD record.
             let loc = eocd - 20
             guard loc >= 0, u32(loc) == 0x0706_4B50 else { throw truncated }
+            // 64-bit fields read as negative when their top bit is set; bounds are compared by subtraction so that
+            // none of them can overflow.
             let rec = u64(loc + 8)
-            guard rec >= 0, rec + 56 <= bytes.count, u32(rec) == 0x0606_4B50 else { throw truncated }
+            guard rec >= 0, rec <= bytes.count - 56, u32(rec) == 0x0606_4B50 else { throw truncated }
             count = u64(rec + 32)
             dirOffset = u64(rec + 48)
         }
+        guard count >= 0 else { throw truncated }
         var p = dirOffset
         for _ in 0..<count {
-            guard p >= 0, p + 46 <= bytes.count, u32(p) == 0x0201_4B50 else { throw truncated }
+            guard p >= 0, p <= bytes.count - 46, u32(p) == 0x0201_4B50 else { throw truncated }
             let method = u16(p + 10)
             var size = u32(p + 20)
             let nameLen = u16(p + 28), extraLen = u16(p + 30), commentLen = u16(p + 32)
@@ -277,9 +288,9 @@ struct ZipArchive {
                 }
                 e += 4 + len
             }
-            guard local >= 0, local + 30 <= bytes.count, u32(local) == 0x0403_4B50 else { throw truncated }
+            guard local >= 0, local <= bytes.count - 30, u32(local) == 0x0403_4B50 else { throw truncated }
             let data = local + 30 + u16(local + 26) + u16(local + 28)
-            guard size >= 0, data + size <= bytes.count else { throw truncated }
+            guard size >= 0, data <= bytes.count, size <= bytes.count - data else { throw truncated }
             entries[entryName] = Entry(offset: data, size: size, method: method)
             p += 46 + nameLen + extraLen + commentLen
         }
