@@ -89,6 +89,38 @@ public struct NeuronView: Sendable {
     }
 }
 
+/// A post-hoc method's map for one class of one image, with its pictures `[H, W, 3]`.
+public struct MethodView: Sendable {
+    public let attribution: Attribution
+    /// The method's name, for titles.
+    public let method: String
+    /// The image part of the encoded input (grey repeated).
+    public let image: [UInt8]
+    /// The signed map in blue-white-red (over a grey copy of the image with `overlay`) and its clip range.
+    public let signed: (rgb: [UInt8], range: Float)
+    /// LIME: the image with all but the top-5 positive superpixels darkened (the paper's picture).
+    public let topSuperpixels: [UInt8]?
+
+    /// Attributes class `target` of one encoded image `[1, C, H, W]` with `method`.
+    public init(_ method: any AttributionMethod, model: BcosModel, input x: Tensor, target: Int,
+                overlay: Bool = false) throws {
+        attribution = try method.attribution(model, input: x, target: target)
+        self.method = method.name
+        image = Pictures.imageRGB(x, channels: model.config.imageChannels)
+        signed = Pictures.signedMap(attribution.map.values, over: overlay ? image : nil)
+        topSuperpixels = attribution.superpixels.map {
+            Pictures.imageRGB(x, channels: model.config.imageChannels, mask: $0.topMask(5))
+        }
+    }
+
+    /// The panel: image | the method's map titled with `className` | LIME's top superpixels.
+    public func tiles(className: String) -> [Pictures.Tile] {
+        [Pictures.Tile(title: "image", rgb: image),
+         Pictures.Tile(title: "\(method) \(className)", rgb: signed.rgb, range: signed.range)]
+            + (topSuperpixels.map { [Pictures.Tile(title: "lime top 5", rgb: $0)] } ?? [])
+    }
+}
+
 extension Pictures {
     /// The image part of an encoded input `[1, C', H, W]` or `[C', H, W]` (before AddInverse) as 8-bit RGB
     /// `[H, W, 3]`, grey repeated; pixels outside `mask` (`[H*W]`) darkened to a quarter (LIME's picture).

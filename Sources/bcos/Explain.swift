@@ -186,27 +186,22 @@ struct Explain: ParsableCommand {
             if panel { panelPath = try pictures.path("\(stem)_\(name)_panel.png") }
         }
         let start = Date()
-        let result = try attribution.attribution(m, input: x, target: k)
-        let (map, integrated, lime) = (result.map, result.integrated, result.superpixels)
+        let view = try MethodView(attribution, model: m, input: x, target: k, overlay: overlay)
+        let (map, integrated, lime) = (view.attribution.map, view.attribution.integrated, view.attribution.superpixels)
         let seconds = Date().timeIntervalSince(start)
         var files = [String]()
-        let original = Pictures.imageRGB(x, channels: m.config.imageChannels)
-        let top = lime.map { Pictures.imageRGB(x, channels: m.config.imageChannels, mask: $0.topMask(5)) }
         if let mapPath {
-            try pictures.write(Pictures.signedPicture(map.values, width: w, height: h, factor: factor,
-                                                      over: overlay ? original : nil, bar: pictures.colourBar), to: mapPath)
+            try pictures.write(Pictures.signedPicture(view.signed, width: w, height: h, factor: factor, bar: pictures.colourBar),
+                               to: mapPath)
             files.append(mapPath)
         }
-        if let topPath, let top {
+        if let topPath, let top = view.topSuperpixels {
             try pictures.write(Canvas(pixels: top, width: w, height: h, factor: factor), to: topPath)
             files.append(topPath)
         }
         if let panelPath {
-            let signed = Pictures.signedMap(map.values, over: overlay ? original : nil)
-            var tiles = [Pictures.Tile(title: "image", rgb: original),
-                         Pictures.Tile(title: "\(name) \(m.classes[k])", rgb: signed.rgb, range: signed.range)]
-            if let top { tiles.append(Pictures.Tile(title: "lime top 5", rgb: top)) }
-            try pictures.write(Pictures.panel(tiles, width: w, height: h, factor: factor), to: panelPath)
+            try pictures.write(Pictures.panel(view.tiles(className: m.classes[k]), width: w, height: h, factor: factor),
+                               to: panelPath)
             files.append(panelPath)
         }
         let description = "logit \(k) (\(m.classes[k]))"

@@ -185,9 +185,10 @@ public final class Worker: @unchecked Sendable {
         guard !isStale(ticket: ticket, generation: generation), let (gen, model) = current(), gen == generation else { return }
         do {
             let started = Date()
-            let map = try Methods.named(name, interactive: true).attribute(model, input: input(image..<image + 1, model), target: target)
+            let view = try MethodView(Methods.named(name, interactive: true), model: model,
+                                      input: input(image..<image + 1, model), target: target)
             inbox.post(.methodReady(MethodResult(image: image, modelGeneration: generation, target: target, method: name,
-                                                 rgb: Visualize.signedColours(map.values).rgb,
+                                                 rgb: view.signed.rgb,
                                                  seconds: Date().timeIntervalSince(started))))
         } catch {
             inbox.post(.status("\(name) failed on image \(image): \(error)"))
