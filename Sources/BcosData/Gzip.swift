@@ -29,7 +29,8 @@ public func gunzip(_ bytes: [UInt8], name: String, maxBytes: Int = 1 << 32) thro
         let size = bytes.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
         output.reserveCapacity(min(size, maxBytes, bytes.count * 1032))
     }
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    // Output comes in chunks of up to 1 MiB; a small input gets a smaller one (any size works, more just loop).
+    var chunk = [UInt8](repeating: 0, count: min(1 << 20, max(1 << 12, bytes.count * 4)))
     try bytes.withUnsafeBufferPointer { input in
         guard let base = input.baseAddress else { return }
         var consumed = 0  // bytes of `input` handed to zlib so far; avail_in is 32-bit, so feed at most 4 GiB at once
