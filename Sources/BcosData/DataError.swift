@@ -9,9 +9,9 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
     public let message: String
 
     /// Creates an error with a one-line message that names the file and the fix.
-    public init(_ message: String) {
-        self.message = message
-    }
+    /// Line breaks in `message` (from a name it quotes: a tensor key, a config key) are escaped, so that it
+    /// stays one line whatever a file holds.
+    public init(_ message: String) { self.message = message.escapingLineBreaks }
 
     /// The message.
     public var description: String { message }
@@ -37,5 +37,13 @@ func readWholeFile(_ path: String, kind: String) throws -> [UInt8] {
         throw DataError("cannot read \(kind) '\(path)': permission denied; check the file's permissions")
     } catch {
         throw DataError("cannot read \(kind) '\(path)': \(error.localizedDescription)")
+    }
+}
+
+extension String {
+    /// The string with each line break written as its escape (`\n`, `\r`, `\u{2028}`...).
+    var escapingLineBreaks: String {
+        guard contains(where: \.isNewline) else { return self }
+        return unicodeScalars.map { Character($0).isNewline ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 }

@@ -5,7 +5,9 @@ import Foundation
 public struct BcosError: Error, CustomStringConvertible, Equatable {
     public let message: String
 
-    public init(_ message: String) { self.message = message }
+    /// Line breaks in `message` (from a name it quotes: a tensor key, a config key) are escaped, so that it
+    /// stays one line whatever a file holds.
+    public init(_ message: String) { self.message = message.escapingLineBreaks }
 
     public var description: String { message }
 }
@@ -38,5 +40,13 @@ public enum UserFile {
             throw BcosError("cannot read \(what) '\(path)': permission denied")
         }
         return data
+    }
+}
+
+extension String {
+    /// The string with each line break written as its escape (`\n`, `\r`, `\u{2028}`...).
+    var escapingLineBreaks: String {
+        guard contains(where: \.isNewline) else { return self }
+        return unicodeScalars.map { Character($0).isNewline ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 }

@@ -119,4 +119,27 @@ final class FuzzFindingsTests: XCTestCase {
         guard case .int(let last) = pairs.last?.value else { return XCTFail("the last value is not an int") }
         XCTAssertEqual(last, n - 1)
     }
+
+    /// Names quoted from a file (a tensor key, a dtype, a config key or arch, a pickle global) carried their line
+    /// breaks into the message, which then spanned lines; they are escaped.
+    func testMessagesQuotingNamesWithLineBreaksStayOneLine() {
+        func safetensors(_ header: String, data: Int = 0) -> [UInt8] {
+            let h = Array(header.utf8)
+            return (0..<8).map { UInt8(truncatingIfNeeded: h.count >> (8 * $0)) } + h + [UInt8](repeating: 0, count: data)
+        }
+        func oneLine(_ body: () throws -> Void, _ escaped: String, line: UInt = #line) {
+            XCTAssertThrowsError(try body(), line: line) {
+                let text = "\($0)"
+                XCTAssertFalse(text.contains("\n"), text, line: line)
+                XCTAssertTrue(text.contains(escaped) && text.contains("x.bin"), text, line: line)
+            }
+        }
+        oneLine({ _ = try Safetensors.parse(safetensors(#"{"a\nb": 5}"#), name: "x.bin") }, #"'a\nb'"#)
+        oneLine({ _ = try Safetensors.parse(safetensors(#"{"w": {"dtype": "X\rY", "shape": [1], "data_offsets": [0, 4]}}"#,
+                                                        data: 4), name: "x.bin") }, #"X\rY"#)
+        oneLine({ _ = try ModelConfig.parse(json: #"{"arch": "v1_9layer", "x\ny": 1}"#, source: "x.bin") }, #"'x\ny'"#)
+        oneLine({ _ = try ModelConfig.parse(json: #"{"arch": "a\u2028b"}"#, source: "x.bin") }, #"a\u{2028}b"#)
+        let global: [UInt8] = [0x80, 0x02, 0x58, 3, 0, 0, 0] + Array("a\nb".utf8) + [0x58, 1, 0, 0, 0, 0x63, 0x93, 0x2E]
+        oneLine({ _ = try TorchCheckpoint.parse(global, name: "checkpoint 'x.bin'") }, #"'a\nb.c'"#)
+    }
 }
