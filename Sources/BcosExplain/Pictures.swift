@@ -43,12 +43,6 @@ public enum Pictures {
         return c
     }
 
-    /// A signed map drawn at `factor`x with, when `bar` is set, a colour bar underneath.
-    public static func signedPicture(_ map: [Float], width w: Int, height h: Int, factor: Int, over image: [UInt8]? = nil,
-                                     bar: Bool) -> Canvas {
-        signedPicture(signedMap(map, over: image), width: w, height: h, factor: factor, bar: bar)
-    }
-
     /// A signed map already coloured (`signedMap`) drawn at `factor`x with, when `bar` is set, a colour bar underneath.
     public static func signedPicture(_ signed: (rgb: [UInt8], range: Float), width w: Int, height h: Int, factor: Int,
                                      bar: Bool) -> Canvas {

@@ -60,11 +60,11 @@ struct Explain: ParsableCommand {
             throw BcosError("\(flag) shapes the PNGs; add --out DIR to write them")
         }
         let m = try BcosModel.load(model)
-        let (x, image, stem, label) = try input.load(for: m, modelPath: model)
-        let subject = Subject(image: image, stem: stem, label: label)
+        let subject = try input.load(for: m, modelPath: model)
+        let (x, stem) = (subject.x, subject.stem)
         let t = try ExplanationTarget.parse(target, model: m)
         if attribution.name != "bcos" {
-            try runPostHoc(attribution, model: m, input: x, target: t, subject: subject)
+            try runPostHoc(attribution, model: m, target: t, subject: subject)
             return
         }
         let h = x.shape[2], w = x.shape[3]
@@ -90,7 +90,7 @@ struct Explain: ParsableCommand {
         }
         if json {
             var obj = fields(e.logits, predicted: e.predicted, model: m, subject: subject, method: "bcos",
-                             map: e.contributions.data, height: h, width: w, files: files)
+                             map: e.contributions.data, files: files)
             obj["target"] = e.targetDescription
             obj["explained_value"] = e.explainedValue
             obj["completeness_error"] = e.completenessError
@@ -113,7 +113,7 @@ struct Explain: ParsableCommand {
             try CLI.printJSON(obj)
             return
         }
-        printLogits(e.logits, predicted: e.predicted, model: m, height: h, width: w, subject: subject)
+        printLogits(e.logits, predicted: e.predicted, model: m, subject: subject)
         print("target     \(e.targetDescription) = \(String(format: "%.6g", e.explainedValue))")
         let total = e.contributions.data.reduce(0.0) { $0 + Double($1) }
         print("completeness  sum(x*W) = \(String(format: "%.6g", total)), error \(String(format: "%.3g", e.completenessError))"
@@ -121,27 +121,20 @@ struct Explain: ParsableCommand {
         for f in files { print("wrote      \(f)") }
     }
 
-    /// The explained image: its description, a stem for output file names, its true class when known.
-    struct Subject {
-        var image: String
-        var stem: String
-        var label: Int?
-    }
-
     /// The JSON fields both `--method bcos` and the post-hoc methods print; `map` `[H*W]` as H arrays of W numbers.
-    private func fields(_ logits: [Float], predicted: Int, model m: BcosModel, subject: Subject, method: String,
-                        map: [Float], height h: Int, width w: Int, files: [String]) -> [String: Any] {
-        ["model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
-         "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(sigmoid($0)) },
-         "predicted": predicted, "predicted_class": m.classes[predicted], "method": method,
-         "attribution": (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }, "files": files]
+    private func fields(_ logits: [Float], predicted: Int, model m: BcosModel, subject: InputOptions.Subject,
+                        method: String, map: [Float], files: [String]) -> [String: Any] {
+        let h = subject.x.shape[2], w = subject.x.shape[3]
+        return ["model": model, "image": subject.image, "true_class": subject.label.map { $0 as Any } ?? NSNull(),
+                "logits": logits.map(CLI.json), "probabilities": logits.map { CLI.json(sigmoid($0)) },
+                "predicted": predicted, "predicted_class": m.classes[predicted], "method": method,
+                "attribution": (0..<h).map { y in (0..<w).map { CLI.json(map[y * w + $0]) } }, "files": files]
     }
 
     /// The header and logits table of the text output.
-    private func printLogits(_ logits: [Float], predicted: Int, model m: BcosModel, height h: Int, width w: Int,
-                             subject: Subject) {
+    private func printLogits(_ logits: [Float], predicted: Int, model m: BcosModel, subject: InputOptions.Subject) {
         print("model      \(model)")
-        print("image      \(subject.image) (\(w)x\(h))" + (subject.label.map { ", true class \($0) (\(m.classes[$0]))" } ?? ""))
+        print("image      \(subject.image) (\(subject.x.shape[3])x\(subject.x.shape[2]))" + (subject.label.map { ", true class \($0) (\(m.classes[$0]))" } ?? ""))
         let order = logits.indices.sorted { logits[$0] > logits[$1] }
         print("")
         print("  class                 logit      p(sigmoid)")
@@ -157,9 +150,9 @@ struct Explain: ParsableCommand {
 
     /// A post-hoc method's map for one class: PNG(s), JSON or text. There is no completeness to check except
     /// for IntGrad (Σ attribution ≈ f(x) − f(black)).
-    private func runPostHoc(_ attribution: any AttributionMethod, model m: BcosModel, input x: Tensor,
-                            target t: ExplanationTarget, subject: Subject) throws {
-        let stem = subject.stem
+    private func runPostHoc(_ attribution: any AttributionMethod, model m: BcosModel, target t: ExplanationTarget,
+                            subject: InputOptions.Subject) throws {
+        let (x, stem) = (subject.x, subject.stem)
         let name = attribution.name
         guard !weights else { throw BcosError("--weights applies to --method bcos only; \(name) has no W(x)") }
         guard pictures.smooth == nil else {
@@ -206,8 +199,7 @@ struct Explain: ParsableCommand {
         }
         let description = "logit \(k) (\(m.classes[k]))"
         if json {
-            var obj = fields(logits, predicted: predicted, model: m, subject: subject, method: name, map: map.values,
-                             height: h, width: w, files: files)
+            var obj = fields(logits, predicted: predicted, model: m, subject: subject, method: name, map: map.values, files: files)
             obj["target"] = description
             obj["target_class"] = k
             if let integrated {
@@ -219,7 +211,7 @@ struct Explain: ParsableCommand {
             try CLI.printJSON(obj)
             return
         }
-        printLogits(logits, predicted: predicted, model: m, height: h, width: w, subject: subject)
+        printLogits(logits, predicted: predicted, model: m, subject: subject)
         print("target     \(description) = \(String(format: "%.6g", logits[k]))")
         print("method     \(name) (\(String(format: "%.2f", seconds)) s)")
         if let integrated {

@@ -24,8 +24,11 @@ struct InputOptions: ParsableArguments {
     @Flag(name: .customLong("native-size"), help: "Run at the image's own size (fully convolutional models).")
     var nativeSize = false
 
+    /// An image to explain: encoded input `[1, C, H, W]`, description, stem of output file names, true class.
+    typealias Subject = (x: Tensor, image: String, stem: String, label: Int?)
+
     /// The encoded input `[1, C, H, W]`, a name for output files and messages, and the true class when known.
-    func load(for model: BcosModel, modelPath: String) throws -> (x: Tensor, name: String, stem: String, label: Int?) {
+    func load(for model: BcosModel, modelPath: String) throws -> Subject {
         switch (image, data) {
         case (let path?, nil):
             guard index == nil else { throw BcosError("--index selects an image of --data; with --image leave it out") }

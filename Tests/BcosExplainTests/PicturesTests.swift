@@ -36,7 +36,7 @@ final class PicturesTests: XCTestCase {
     func testSignedPictureUpscalesAndAddsTheBarUnderneath() {
         var rng = SplitMix64(seed: 3)
         let map = (0..<(4 * 6)).map { _ in Float(Int(rng.next() % 200)) - 100 }
-        let plain = Pictures.signedPicture(map, width: 6, height: 4, factor: 5, bar: false)
+        let plain = Pictures.signedPicture(Pictures.signedMap(map), width: 6, height: 4, factor: 5, bar: false)
         XCTAssertEqual(plain.width, 30)
         XCTAssertEqual(plain.height, 20)
         let colours = Visualize.signedColours(map).rgb
@@ -46,7 +46,7 @@ final class PicturesTests: XCTestCase {
                 XCTAssertEqual(pixel(plain, x, y), Array(colours[i..<(i + 3)]))
             }
         }
-        let barred = Pictures.signedPicture(map, width: 6, height: 4, factor: 5, bar: true)
+        let barred = Pictures.signedPicture(Pictures.signedMap(map), width: 6, height: 4, factor: 5, bar: true)
         XCTAssertEqual(barred.width, 30)
         XCTAssertGreaterThan(barred.height, 20)
         XCTAssertEqual(Array(barred.rgb[0..<(30 * 20 * 3)]), plain.rgb)

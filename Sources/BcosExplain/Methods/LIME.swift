@@ -104,7 +104,7 @@ public struct LIME: AttributionMethod {
             for i in 0..<p { means[ch * k + labels[i]] += input.data[ch * p + i] }
             for s in 0..<k { means[ch * k + s] /= sizes[s] }
         }
-        let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
+        let batch = model.inferenceBatch(height: h, width: w, preferred: batchSize, budget: 256 << 20)
         let fits = regressMany(features: k, batch: batch, outputs: targets.count) { group in
             MethodSupport.logitRows(model, targets: targets, count: group.count, shape: [c, h, w],
                                     batch: batch) { j, buf in

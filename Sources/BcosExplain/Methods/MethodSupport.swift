@@ -22,12 +22,6 @@ enum MethodSupport {
         }
     }
 
-    /// Images per batched forward pass (no recording): at most `preferred`, and few enough that the batch's
-    /// activations stay within about 256 MiB.
-    static func forwardBatch(_ model: BcosModel, height: Int, width: Int, preferred: Int = 32) -> Int {
-        model.inferenceBatch(height: height, width: width, preferred: preferred, budget: 256 << 20)
-    }
-
     /// Images per batched forward + full backward (everything recorded): at most `preferred`, within about 512 MiB.
     static func gradientBatch(_ model: BcosModel, height: Int, width: Int, preferred: Int) -> Int {
         max(1, min(preferred, (512 << 20) / max(1, model.explainBytes(height: height, width: width))))

@@ -75,7 +75,7 @@ public struct Occlusion: AttributionMethod {
             }
         }
         let evaluated = windows.indices.filter { changes[$0] }
-        let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
+        let batch = model.inferenceBatch(height: h, width: w, preferred: batchSize, budget: 256 << 20)
         let rows = localPasses
             ? localRows(model, input: input, black: black, windows: windows, evaluated: evaluated, window: win,
                         targets: targets, batch: batch)

@@ -48,7 +48,7 @@ public struct RISE: AttributionMethod {
         for t in targets { try MethodSupport.check(model, input, target: t, method: name) }
         let h = input.shape[2], w = input.shape[3], p = h * w, c = input.shape[1]
         let black = MethodSupport.blackInput(model, height: h, width: w)
-        let batch = MethodSupport.forwardBatch(model, height: h, width: w, preferred: batchSize)
+        let batch = model.inferenceBatch(height: h, width: w, preferred: batchSize, budget: 256 << 20)
         let maps = saliencies(height: h, width: w, batch: batch, outputs: targets.count) { masks in
             MethodSupport.logitRows(model, targets: targets, count: masks.count, shape: [c, h, w],
                                     batch: batch) { i, buf in
