@@ -89,7 +89,7 @@ public enum Safetensors {
             }
         }
         let bufferSize = bytes.count - headerEnd
-        var entries = [(name: String, begin: Int, tensor: Tensor)]()
+        var entries = [(name: String, begin: Int, end: Int, shape: [Int], dtype: String)]()
         for (key, value) in header where key != "__metadata__" {
             guard let info = value as? [String: Any],
                   let dtype = info["dtype"] as? String,
@@ -133,14 +133,26 @@ public enum Safetensors {
                 throw BcosError("\(what): tensor '\(key)' of shape \(shape) and dtype \(dtype) needs "
                                 + "\(byteCount) bytes but its offsets span \(offs[1] - offs[0])")
             }
-            let start = headerEnd + offs[0]
-            let values = bytes.withUnsafeBufferPointer { buf -> [Float] in
-                decode(buf.baseAddress! + start, count: count, dtype: dtype)
-            }
-            entries.append((key, offs[0], Tensor(shape: shape, data: values)))
+            entries.append((key, offs[0], offs[1], shape, dtype))
         }
         entries.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.name < $1.name }
-        return Contents(tensors: entries.map { ($0.name, $0.tensor) }, metadata: metadata)
+        // Tensors may not share bytes (as the format requires): a small file naming one range many times would
+        // otherwise decode to gigabytes.
+        var end = 0, last = ""
+        for e in entries where e.end > e.begin {
+            guard e.begin >= end else {
+                throw BcosError("\(what) is corrupt: tensors '\(last)' and '\(e.name)' overlap in the data section")
+            }
+            (end, last) = (e.end, e.name)
+        }
+        let tensors = entries.map { e -> (name: String, tensor: Tensor) in
+            let count = e.shape.reduce(1, *)
+            let values = bytes.withUnsafeBufferPointer { buf -> [Float] in
+                decode(buf.baseAddress! + headerEnd + e.begin, count: count, dtype: e.dtype)
+            }
+            return (e.name, Tensor(shape: e.shape, data: values))
+        }
+        return Contents(tensors: tensors, metadata: metadata)
     }
 
     private static func decode(_ p: UnsafePointer<UInt8>, count: Int, dtype: String) -> [Float] {

@@ -142,4 +142,22 @@ final class FuzzFindingsTests: XCTestCase {
         let global: [UInt8] = [0x80, 0x02, 0x58, 3, 0, 0, 0] + Array("a\nb".utf8) + [0x58, 1, 0, 0, 0, 0x63, 0x93, 0x2E]
         oneLine({ _ = try TorchCheckpoint.parse(global, name: "checkpoint 'x.bin'") }, #"'a\nb.c'"#)
     }
+
+    /// A 200-byte checkpoint with a stride-0 tensor of 2^33 elements over a one-element storage tried to allocate
+    /// 32 GB (a crash under a memory limit); values beyond a few per byte of the file are refused.
+    func testZeroStrideTensorsCannotAllocateWithoutBound() {
+        assertRefused(legacy(offset: 0, shape: [1 << 33], strides: [0]), "more values than")
+    }
+
+    /// Safetensors tensors naming the same bytes (here 2,000 over one 4 kB range, a 180 kB file) decoded each
+    /// copy in full: gigabytes from a megabyte. The format forbids overlaps; they are refused before decoding.
+    func testOverlappingSafetensorsTensorsAreRefused() {
+        let entries = (0..<2000).map { #""t\#($0)": {"dtype": "F32", "shape": [1024], "data_offsets": [0, 4096]}"# }
+        let header = Array(("{" + entries.joined(separator: ", ") + "}").utf8)
+        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: header.count >> (8 * $0)) } + header
+            + [UInt8](repeating: 0, count: 4096)
+        XCTAssertThrowsError(try Safetensors.parse(bytes, name: "x.safetensors")) {
+            XCTAssertTrue("\($0)".contains("overlap"), "\($0)")
+        }
+    }
 }

@@ -51,7 +51,7 @@ public enum TorchCheckpoint {
             return .storage(StorageRef(key: key, type: type, count: count))
         }
         let root = try unpickler.load()
-        return try collect(root, name: name, format: "zip") { ref in
+        return try collect(root, name: name, format: "zip", fileSize: bytes.count) { ref in
             let raw = try zip.read(prefix + "data/" + ref.key)
             return (raw, 0)
         }
@@ -114,7 +114,7 @@ public enum TorchCheckpoint {
             offsets[key] = pos
             pos += Int(n) * size
         }
-        return try collect(root, name: name, format: "legacy") { ref in
+        return try collect(root, name: name, format: "legacy", fileSize: bytes.count) { ref in
             guard let start = offsets[ref.key] else {
                 throw BcosError("\(name): storage '\(ref.key)' is referenced but not stored; the file is incomplete")
             }
@@ -123,6 +123,10 @@ public enum TorchCheckpoint {
     }
 
     // MARK: shared
+
+    /// The most tensor values materialised per byte of a checkpoint: float16 storage holds 0.5, and sharing a
+    /// storage between a few tensors multiplies that.
+    static let maxValuesPerByte = 4
 
     static func elementSize(_ type: String, name: String) throws -> Int {
         switch type {
@@ -135,7 +139,11 @@ public enum TorchCheckpoint {
     }
 
     /// The state dict inside `root` (the root itself, or under "state_dict" / "model"), tensors materialised.
-    static func collect(_ root: PickleValue, name: String, format: String,
+    ///
+    /// Tensors may share a storage (tied weights, views) or repeat its elements (stride 0), so they can hold more
+    /// values than the file stores; at most `maxValuesPerByte` per byte of the `fileSize`-byte file (plus 1M) are
+    /// materialised, so that a small file cannot allocate without bound.
+    static func collect(_ root: PickleValue, name: String, format: String, fileSize: Int,
                         storage: (StorageRef) throws -> (ArraySlice<UInt8>, Int)) throws -> Contents {
         guard case .dict(var pairs) = root else {
             throw BcosError("\(name) does not hold a dict; save the model's state_dict() (not the model object)")
@@ -149,6 +157,8 @@ public enum TorchCheckpoint {
         }
         var tensors = [(name: String, tensor: Tensor)]()
         var skipped = [String]()
+        var values = 0
+        let maxValues = fileSize.multipliedReportingOverflow(by: maxValuesPerByte).partialValue + (1 << 20)
         for (k, v) in pairs {
             guard let key = k.string else { continue }
             guard case .tensor(let ref) = v else {
@@ -159,6 +169,12 @@ public enum TorchCheckpoint {
             guard floats.contains(ref.storage.type) else {
                 skipped.append(key)
                 continue
+            }
+            let count = ref.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max / 2 : $0 * $1 }
+            values += min(count, Int.max / 2)
+            guard values <= maxValues else {
+                throw BcosError("\(name): its tensors hold more values than its \(fileSize) bytes can store "
+                                + "(up to \(maxValues) counting shared and repeated storage); the file is corrupt")
             }
             let (raw, base) = try storage(ref.storage)
             tensors.append((key, try materialise(ref, raw: raw, base: base, name: "\(name), tensor '\(key)'")))
