@@ -49,7 +49,6 @@ struct Neurons: ParsableCommand {
         let shape = m.network.shapes(input: x.shape)[node]
         let views = try NeuronView.top(top, of: name, model: m, input: x, byMean: by == "mean",
                                        smooth: try pictures.smoothing(height: h, width: w))
-        let ranked = views.map(\.neuron)
         let factor = try pictures.factor(height: h, width: w)
         let safeName = name.replacingOccurrences(of: "/", with: "-")
 
@@ -57,7 +56,7 @@ struct Neurons: ParsableCommand {
         var paths = [(explanation: String, contributions: String)]()
         var panelPath: String?
         if pictures.out != nil {
-            for n in ranked {
+            for n in views.map(\.neuron) {
                 paths.append((try pictures.path("\(stem)_\(safeName)_ch\(n.channel)_explanation.png"),
                               try pictures.path("\(stem)_\(safeName)_ch\(n.channel)_contributions.png")))
             }
@@ -100,8 +99,7 @@ struct Neurons: ParsableCommand {
         print("layer      \(name) (node \(node)), output \(CLI.format(shape)), \(shape[1]) channels; ranked by \(by) activation")
         print("")
         print("  rank  channel   \(by == "max" ? "max act" : "mean act")   at (y, x)   completeness error")
-        for (i, n) in ranked.enumerated() {
-            let err = rows[i]["completeness_error"] as! Double
+        for (i, (n, err)) in views.map({ ($0.neuron, $0.explanation.completenessError) }).enumerated() {
             print("  \(String(i + 1).leftPad(4))  \(String(n.channel).leftPad(7))  \(String(format: "%9.4g", n.activation))"
                   + "   \("(\(n.y), \(n.x))".rightPad(10))  \(String(format: "%.2g", err))")
         }

@@ -121,8 +121,8 @@ public final class Worker: @unchecked Sendable {
             defer { self.lock.unlock() }
             return generation == self.latestGeneration
         }
-        model.logits(count: isCurrent() ? dataset.count : 0, batch: model.inferenceBatch(height: dataset.height, width: dataset.width),
-                     input: { self.input($0, model) }) { range, logits in
+        let batch = model.inferenceBatch(height: dataset.height, width: dataset.width)
+        model.logits(count: isCurrent() ? dataset.count : 0, batch: batch, input: { self.input($0, model) }) { range, logits in
             let k = logits.shape[1]
             let results = logits.argmaxRows().enumerated().map { i, best in
                 Prediction(predicted: best, confidence: sigmoid(logits.data[i * k + best]))
