@@ -70,14 +70,7 @@ extension Localisation {
         let margin = 8, caption = 18, scale = 2
         let panels = 1 + example.maps.count
         var canvas = Canvas(width: margin + panels * (pw + margin), height: caption + ph + 2 * margin, background: 255)
-        var image = [UInt8](repeating: 0, count: gh * gw * 3)
-        for i in 0..<(gh * gw) {
-            for k in 0..<3 {
-                let v = example.image.data[min(k, c - 1) * gh * gw + i]
-                image[i * 3 + k] = UInt8((min(1, max(0, v)) * 255).rounded())
-            }
-        }
-        var panel = [(caption: className, rgb: image)]
+        var panel = [(caption: className, rgb: Pictures.imageRGB(example.image, channels: c))]
         for map in example.maps { panel.append((map.name, Visualize.signedColours(map.values).rgb)) }
         for (i, p) in panel.enumerated() {
             let x = margin + i * (pw + margin)
