@@ -6,16 +6,20 @@ import XCTest
 /// The colour explanation against the official `bcos.common.gradient_to_image` (fixtures from
 /// `python tools/make_engine_fixtures.py --v1 /tmp/bcos-v1`), and the picture helpers' defining properties.
 final class VisualizeTests: XCTestCase {
+    /// The colour explanation is computed from the official W(x) (float64, stored as float32), so this checks the
+    /// picture alone: W(x) itself is OracleTests' job. From the engine's own float32 W(x) the colours would depend on
+    /// the CPU's BLAS kernels where they are ratios of near-zero W entries, or where a pixel's contribution is within
+    /// rounding of zero (its alpha then jumps between 0 and |W|).
     func testColourExplanationMatchesOfficialCode() throws {
         var checked = 0
         for name in ["v1_b1_m2", "v1_b1p5_m1", "v1_b2_m2", "v1_b2p5_m2", "v2_b2_m2", "v1_b2p5_m2_24x20"] {
-            let model = try BcosModel.load(TestSupport.fixture(name + ".model.safetensors"))
             let expect = try Safetensors.load(TestSupport.fixture(name + ".expect.safetensors"))
+            XCTAssertEqual(expect.metadata["logit_class"], "3", name)
             let input = try XCTUnwrap(expect["input"]).item(0)
-            let e = try model.explain(input.reshaped([1] + input.shape), target: .logit(3))
+            let weights = try XCTUnwrap(expect["logit.weights"])
             for (smooth, key) in [(1, "colour.smooth0"), (3, "colour.smooth3")] {
                 let ref = try XCTUnwrap(expect[key], "\(name) has no \(key)")
-                let ours = Visualize.colourExplanation(input: e.input, weights: e.weights, smooth: smooth)
+                let ours = Visualize.colourExplanation(input: input, weights: weights, smooth: smooth)
                 XCTAssertEqual(ref.shape, [input.shape[1], input.shape[2], 4])
                 // RGB is a ratio of W components and alpha is normalised, so both are O(1): absolute tolerance.
                 XCTAssertNil(TestSupport.compare(ours, ref.data, rtol: 0, atol: 2e-4), "\(name) \(key)")
