@@ -3,6 +3,8 @@
 
 Small by design: a handful of KB-sized seeds per target, synthetic IDX and CIFAR-10 records (no dataset images).
 Run from the repository root: python3 tools/make_fuzz_seeds.py
+The finding-* seeds beside them are minimised inputs that once trapped, hung or misbehaved (docs/TESTING.md,
+"Fuzzing"); this script leaves them alone.
 """
 import gzip, json, os, random, shutil, struct
 
