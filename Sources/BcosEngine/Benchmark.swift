@@ -4,6 +4,12 @@ import Foundation
 public enum Benchmark {
     /// Seconds taken by `body`, median of `repeats` runs after `warmup` unmeasured ones.
     public static func median(repeats: Int, warmup: Int = 1, _ body: () -> Void) -> Double {
+        timed(repeats: repeats, warmup: warmup, body).median
+    }
+
+    /// Median and fastest of `repeats` timed runs of `body` after `warmup` unmeasured ones, in seconds. On a shared
+    /// machine the fastest run is the least disturbed one.
+    public static func timed(repeats: Int, warmup: Int = 1, _ body: () -> Void) -> (median: Double, best: Double) {
         for _ in 0..<warmup { body() }
         var times = [Double]()
         for _ in 0..<max(1, repeats) {
@@ -12,7 +18,7 @@ public enum Benchmark {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         times.sort()
-        return times[times.count / 2]
+        return (times[times.count / 2], times[0])
     }
 
     /// Runs each body once per round, `repeats` rounds after one warm-up round; the fastest time of each body.

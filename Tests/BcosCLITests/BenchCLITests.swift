@@ -9,11 +9,13 @@ final class BenchCLITests: CLITestCase {
                                                  "--threads", "1", "--train", "--json"]))
         XCTAssertEqual((json["batch"] as? NSNumber)?.intValue, 2)
         XCTAssertEqual((json["threads"] as? NSNumber)?.intValue, 1)
-        for key in ["explain_ms", "explain_forward_ms", "explain_backward_ms", "explain_peak_rss_mib", "forward_img_s",
-                    "train_img_s", "train_peak_rss_mib"] {
+        for key in ["explain_ms", "explain_best_ms", "explain_forward_ms", "explain_backward_ms", "explain_peak_rss_mib",
+                    "forward_img_s", "forward_best_img_s", "train_img_s", "train_best_img_s", "train_peak_rss_mib"] {
             let v = try XCTUnwrap((json[key] as? NSNumber)?.doubleValue, key)
             XCTAssertTrue(v.isFinite && v > 0, "\(key) = \(v)")
         }
+        let best = try XCTUnwrap((json["explain_best_ms"] as? NSNumber)?.doubleValue)
+        XCTAssertLessThanOrEqual(best, try XCTUnwrap((json["explain_ms"] as? NSNumber)?.doubleValue))
         let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
         XCTAssertEqual(layers.count, 9)
         XCTAssertTrue(layers.allSatisfy { (($0["bcos_ms"] as? NSNumber)?.doubleValue ?? 0) > 0 })
