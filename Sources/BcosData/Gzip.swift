@@ -9,10 +9,12 @@ import CZlib
 ///   - bytes: the whole compressed stream.
 ///   - name: what to call the data in error messages, usually its path.
 ///   - maxBytes: the most output bytes allowed (default 4 GiB), so a corrupt or hostile file cannot exhaust memory.
-/// - Returns: the decompressed bytes.
+///   - prefix: stop once this many bytes are out and return them; the rest of the stream is neither inflated nor
+///     checked. nil (the default): the whole stream.
+/// - Returns: the decompressed bytes (at most `prefix` of them).
 /// - Throws: `DataError` naming `name` if the data is empty, not gzip/zlib, corrupt, truncated, or would inflate
 ///   to more than `maxBytes`.
-public func gunzip(_ bytes: [UInt8], name: String, maxBytes: Int = 1 << 32) throws -> [UInt8] {
+public func gunzip(_ bytes: [UInt8], name: String, maxBytes: Int = 1 << 32, prefix: Int? = nil) throws -> [UInt8] {
     guard !bytes.isEmpty else {
         throw DataError("file '\(name)' is empty (0 bytes); re-download it")
     }
@@ -27,7 +29,7 @@ public func gunzip(_ bytes: [UInt8], name: String, maxBytes: Int = 1 << 32) thro
         // A gzip trailer ends with the size of the last member's contents mod 2^32: exact for one member < 4 GiB.
         // Deflate cannot expand more than 1032-fold, which bounds what a corrupt trailer can make us reserve.
         let size = bytes.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-        output.reserveCapacity(min(size, maxBytes, bytes.count * 1032))
+        output.reserveCapacity(min(size, maxBytes, bytes.count * 1032, prefix ?? Int.max))
     }
     // Output comes in chunks of up to 1 MiB; a small input gets a smaller one (any size works, more just loop).
     var chunk = [UInt8](repeating: 0, count: min(1 << 20, max(1 << 12, bytes.count * 4)))
@@ -52,6 +54,10 @@ public func gunzip(_ bytes: [UInt8], name: String, maxBytes: Int = 1 << 32) thro
                                 + "it is corrupt or not a dataset file")
             }
             output.append(contentsOf: chunk[..<produced])
+            if let prefix, output.count >= prefix {
+                output.removeSubrange(prefix...)
+                return
+            }
             let inputLeft = stream.avail_in > 0 || consumed < input.count
             switch status {
             case Z_STREAM_END:

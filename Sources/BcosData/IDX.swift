@@ -81,10 +81,28 @@ extension Dataset {
     /// - Throws: `DataError` naming `name` if the data is corrupt gzip, has another magic number, is truncated or
     ///   claims images over `PNG.maxSide` per side.
     public static func parseIDX(_ bytes: [UInt8], name path: String, magic: UInt32) throws -> (dims: [Int], data: [UInt8]) {
+        let header = 4 + 4 * Int(magic & 0xFF)
         var bytes = bytes
-        if bytes.starts(with: [0x1F, 0x8B]) {
-            bytes = try gunzip(bytes, name: path)
+        let gzipped = bytes.starts(with: [0x1F, 0x8B])
+        if gzipped {
+            // The header first, so that a file of another kind (or a gzip bomb) is refused before it is inflated;
+            // then no more than one byte past what the header promises, enough to tell that a file is too long.
+            let dims = try idxDims(gunzip(bytes, name: path, prefix: header), name: path, magic: magic)
+            bytes = try gunzip(bytes, name: path, prefix: header + dims.reduce(1, *) + 1)
         }
+        let dims = try idxDims(bytes, name: path, magic: magic)
+        let size = dims.reduce(1, *)
+        guard bytes.count - header == size, size > 0 else {
+            let held = gzipped && bytes.count - header > size ? "more than \(size)" : "\(bytes.count - header)"
+            throw DataError("dataset file '\(path)' holds \(held) data bytes after its header, "
+                            + "which promises \(dims.map(String.init).joined(separator: "x")) = \(size); "
+                            + "it is truncated or corrupt, re-download it")
+        }
+        return (dims, Array(bytes[header...]))
+    }
+
+    /// The dimensions in the IDX header at the start of `bytes`, checked: magic number, length, image size.
+    private static func idxDims(_ bytes: [UInt8], name path: String, magic: UInt32) throws -> [Int] {
         func word(_ offset: Int) -> UInt32 {
             bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
         }
@@ -106,13 +124,7 @@ extension Dataset {
             throw DataError("dataset file '\(path)' claims images of \(side) pixels (1 to \(PNG.maxSide) per side "
                             + "allowed); it is corrupt, re-download it")
         }
-        let size = dims.reduce(1, *)
-        guard bytes.count - header == size, size > 0 else {
-            throw DataError("dataset file '\(path)' holds \(bytes.count - header) data bytes after its header, "
-                            + "which promises \(dims.map(String.init).joined(separator: "x")) = \(size); "
-                            + "it is truncated or corrupt, re-download it")
-        }
-        return (dims, Array(bytes[header...]))
+        return dims
     }
 
     private static func hex(_ value: UInt32) -> String {
