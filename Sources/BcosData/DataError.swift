@@ -9,9 +9,9 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
     public let message: String
 
     /// Creates an error with a one-line message that names the file and the fix.
-    /// Line breaks in `message` (from a name it quotes: a tensor key, a config key) are escaped, so that it
-    /// stays one line whatever a file holds.
-    public init(_ message: String) { self.message = message.escapingLineBreaks }
+    /// Line breaks and other control characters in `message` (from what it quotes of a file: a tensor key, a config
+    /// key, a pickle line) are escaped, so that it stays one line and cannot drive the terminal, whatever a file holds.
+    public init(_ message: String) { self.message = message.escapingControls }
 
     /// The message.
     public var description: String { message }
@@ -41,9 +41,10 @@ func readWholeFile(_ path: String, kind: String) throws -> [UInt8] {
 }
 
 extension String {
-    /// The string with each line break written as its escape (`\n`, `\r`, `\u{2028}`...).
-    var escapingLineBreaks: String {
-        guard contains(where: \.isNewline) else { return self }
-        return unicodeScalars.map { Character($0).isNewline ? $0.escaped(asASCII: true) : String($0) }.joined()
+    /// The string with each line break and control character written as its escape (`\n`, `\u{1B}`, `\u{2028}`).
+    var escapingControls: String {
+        func plain(_ c: Unicode.Scalar) -> Bool { c.properties.generalCategory != .control && !Character(c).isNewline }
+        guard !unicodeScalars.allSatisfy(plain) else { return self }
+        return unicodeScalars.map { plain($0) ? String($0) : $0.escaped(asASCII: true) }.joined()
     }
 }

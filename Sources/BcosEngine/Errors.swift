@@ -5,9 +5,9 @@ import Foundation
 public struct BcosError: Error, CustomStringConvertible, Equatable {
     public let message: String
 
-    /// Line breaks in `message` (from a name it quotes: a tensor key, a config key) are escaped, so that it
-    /// stays one line whatever a file holds.
-    public init(_ message: String) { self.message = message.escapingLineBreaks }
+    /// Line breaks and other control characters in `message` (from what it quotes of a file: a tensor key, a config
+    /// key, a pickle line) are escaped, so that it stays one line and cannot drive the terminal, whatever a file holds.
+    public init(_ message: String) { self.message = message.escapingControls }
 
     public var description: String { message }
 }
@@ -44,9 +44,10 @@ public enum UserFile {
 }
 
 extension String {
-    /// The string with each line break written as its escape (`\n`, `\r`, `\u{2028}`...).
-    var escapingLineBreaks: String {
-        guard contains(where: \.isNewline) else { return self }
-        return unicodeScalars.map { Character($0).isNewline ? $0.escaped(asASCII: true) : String($0) }.joined()
+    /// The string with each line break and control character written as its escape (`\n`, `\u{1B}`, `\u{2028}`).
+    var escapingControls: String {
+        func plain(_ c: Unicode.Scalar) -> Bool { c.properties.generalCategory != .control && !Character(c).isNewline }
+        guard !unicodeScalars.allSatisfy(plain) else { return self }
+        return unicodeScalars.map { plain($0) ? String($0) : $0.escaped(asASCII: true) }.joined()
     }
 }

@@ -45,7 +45,8 @@ struct FuzzTarget: Sendable {
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 
-    /// Runs the parser; a thrown error is a finding only when its message spans lines or does not name the input.
+    /// Runs the parser; a thrown error is a finding only when its message spans lines, holds a control character
+    /// (which would drive the terminal) or does not name the input.
     ///
     /// - Returns: the error message, or nil when the input parsed.
     func check(_ bytes: [UInt8], inputName: String) -> String? {
@@ -54,7 +55,8 @@ struct FuzzTarget: Sendable {
             return nil
         } catch {
             let message = "\(error)"
-            precondition(!message.contains("\n"), "\(name): a multi-line error message: \(message)")
+            precondition(!message.unicodeScalars.contains { $0.properties.generalCategory == .control || Character($0).isNewline },
+                         "\(name): a line break or control character in an error message: \(message.debugDescription)")
             precondition(message.contains(inputName), "\(name): an error that does not name the input: \(message)")
             return message
         }

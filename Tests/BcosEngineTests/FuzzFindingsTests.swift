@@ -120,8 +120,9 @@ final class FuzzFindingsTests: XCTestCase {
         XCTAssertEqual(last, n - 1)
     }
 
-    /// Names quoted from a file (a tensor key, a dtype, a config key or arch, a pickle global) carried their line
-    /// breaks into the message, which then spanned lines; they are escaped.
+    /// Names quoted from a file (a tensor key, a dtype, a config key or arch, a pickle global or text line) carried
+    /// their line breaks and control characters into the message, which then spanned lines or drove the terminal;
+    /// they are escaped.
     func testMessagesQuotingNamesWithLineBreaksStayOneLine() {
         func safetensors(_ header: String, data: Int = 0) -> [UInt8] {
             let h = Array(header.utf8)
@@ -130,7 +131,7 @@ final class FuzzFindingsTests: XCTestCase {
         func oneLine(_ body: () throws -> Void, _ escaped: String, line: UInt = #line) {
             XCTAssertThrowsError(try body(), line: line) {
                 let text = "\($0)"
-                XCTAssertFalse(text.contains("\n"), text, line: line)
+                XCTAssertFalse(text.unicodeScalars.contains { $0.properties.generalCategory == .control }, text, line: line)
                 XCTAssertTrue(text.contains(escaped) && text.contains("x.bin"), text, line: line)
             }
         }
@@ -141,6 +142,9 @@ final class FuzzFindingsTests: XCTestCase {
         oneLine({ _ = try ModelConfig.parse(json: #"{"arch": "a\u2028b"}"#, source: "x.bin") }, #"a\u{2028}b"#)
         let global: [UInt8] = [0x80, 0x02, 0x58, 3, 0, 0, 0] + Array("a\nb".utf8) + [0x58, 1, 0, 0, 0, 0x63, 0x93, 0x2E]
         oneLine({ _ = try TorchCheckpoint.parse(global, name: "checkpoint 'x.bin'") }, #"'a\nb.c'"#)
+        // A text-line opcode quotes its line: ESC [2J would clear the terminal that prints the message.
+        let float: [UInt8] = [0x80, 0x02, 0x46, 0x1B, 0x5B, 0x32, 0x4A, 0x0A, 0x2E]
+        oneLine({ _ = try TorchCheckpoint.parse(float, name: "checkpoint 'x.bin'") }, #"'\u{1B}[2J'"#)
     }
 
     /// A 200-byte checkpoint with a stride-0 tensor of 2^33 elements over a one-element storage tried to allocate
