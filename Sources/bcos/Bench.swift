@@ -180,7 +180,7 @@ struct Bench: ParsableCommand {
                     "lime": "500 forwards + ridge fit"]
         for method in Methods.names {
             let a = try Methods.named(method)
-            let slow = ["intgrad", "occlusion", "rise", "lime"].contains(method)
+            let slow = Methods.slow.contains(method)
             let t = Benchmark.median(repeats: slow ? 1 : max(3, reps), warmup: slow ? 0 : 1) {
                 _ = try? a.attribute(m, input: x, target: target)
             }
@@ -202,11 +202,9 @@ struct Bench: ParsableCommand {
         print("bcos bench --methods --grid \(n): \(name), \(w)x\(h) grid, \(targets.count) classes, \(Benchmark.threadsDescription)")
         print("method       baseline                         baseline s    shared s   speed-up")
         for method in Methods.names {
-            let slow = ["intgrad", "occlusion", "rise", "lime"].contains(method)
+            let slow = Methods.slow.contains(method)
             let runs = slow ? 1 : max(3, reps)
-            let shared: any AttributionMethod = method == "occlusion"
-                ? try Localize.methods("occlusion", cell: min(cfg.imageSize[0], cfg.imageSize[1]))[0]
-                : try Methods.named(method, interactive: true)
+            let shared = try Methods.named(method, interactive: true, cell: min(cfg.imageSize[0], cfg.imageSize[1]))
             let together = Benchmark.median(repeats: runs, warmup: slow ? 0 : 1) {
                 _ = try? shared.attribute(m, input: x, targets: targets)
             }
@@ -233,7 +231,8 @@ struct Bench: ParsableCommand {
         let dataPath = data ?? Explore.defaultData
         let dataset = try Dataset.load(dataPath, split: .test)
         let path = model ?? Explore.shippedModelDirs().flatMap(Explore.modelFiles).first { p in
-            (try? BcosModel.load(p)).map { $0.config.imageChannels == dataset.channels && $0.config.numClasses == dataset.classes.count } ?? false
+            (try? BcosModel.load(p))?.fits(classes: dataset.classes, channels: dataset.channels, height: dataset.height,
+                                           width: dataset.width) ?? false
         }
         guard let path else { throw BcosError("no model for '\(dataPath)'; pass --model") }
         let explorer = Explorer(dataset: dataset, datasetName: "bench", models: [ModelEntry(name: Explore.name(path), path: path)],
