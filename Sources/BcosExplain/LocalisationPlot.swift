@@ -74,8 +74,7 @@ extension Localisation {
         for map in example.maps { panel.append((map.name, Visualize.signedColours(map.values).rgb)) }
         for (i, p) in panel.enumerated() {
             let x = margin + i * (pw + margin)
-            canvas.blit(Visualize.upscale(p.rgb, width: gw, height: gh, channels: 3, factor: factor),
-                        width: pw, height: ph, x: x, y: margin + caption)
+            canvas.paste(p.rgb, width: gw, height: gh, x: x, y: margin + caption, factor: factor)
             let room = pw / (Canvas.advance * scale)
             canvas.text(String(p.caption.prefix(room)), x: x, y: margin, scale: scale, colour: Canvas.black)
         }

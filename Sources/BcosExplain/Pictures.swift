@@ -153,16 +153,6 @@ public struct Canvas: Sendable, Equatable {
         for y in min(y0, y1)...max(y0, y1) { set(x, y, colour) }
     }
 
-    /// Copies an RGB image `[height, width, 3]` with its top-left corner at (x, y).
-    public mutating func blit(_ pixels: [UInt8], width w: Int, height h: Int, x: Int, y: Int) {
-        for yy in 0..<h {
-            for xx in 0..<w {
-                let i = (yy * w + xx) * 3
-                set(x + xx, y + yy, [pixels[i], pixels[i + 1], pixels[i + 2]])
-            }
-        }
-    }
-
     /// A canvas holding `pixels` (`[h, w, 3]`) upscaled by nearest neighbour.
     public init(pixels: [UInt8], width w: Int, height h: Int, factor: Int = 1) {
         self.init(width: w * max(1, factor), height: h * max(1, factor))

@@ -105,18 +105,5 @@ public enum Visualize {
         return v < 0 ? [byte(1 + v), byte(1 + v), UInt8(255)] : [UInt8(255), byte(1 - v), byte(1 - v)]
     }
 
-    /// Nearest-neighbour upscaling of an interleaved image by an integer factor.
-    public static func upscale(_ pixels: [UInt8], width w: Int, height h: Int, channels c: Int, factor f: Int) -> [UInt8] {
-        if f <= 1 { return pixels }
-        var out = [UInt8](repeating: 0, count: w * f * h * f * c)
-        for y in 0..<(h * f) {
-            for x in 0..<(w * f) {
-                let src = ((y / f) * w + x / f) * c, dst = (y * w * f + x) * c
-                for k in 0..<c { out[dst + k] = pixels[src + k] }
-            }
-        }
-        return out
-    }
-
     private static func byte(_ v: Float) -> UInt8 { UInt8(min(255, max(0, (v * 255).rounded()))) }
 }

@@ -53,8 +53,8 @@ final class VisualizeTests: XCTestCase {
         XCTAssertEqual(Array(rgb[9..<12]), [255, 128, 128])
     }
 
-    func testUpscaleRepeatsPixels() {
-        let up = Visualize.upscale([1, 2, 3, 4], width: 2, height: 2, channels: 1, factor: 2)
-        XCTAssertEqual(up, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    func testCanvasUpscalesByRepeatingPixels() {
+        let up = Canvas(pixels: [1, 2, 3, 4].flatMap { [$0, $0, $0] }, width: 2, height: 2, factor: 2)
+        XCTAssertEqual(stride(from: 0, to: up.rgb.count, by: 3).map { up.rgb[$0] }, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
     }
 }
