@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds bcos-fuzz with libFuzzer + AddressSanitizer and runs fuzz targets from
-# the committed seeds (docs/TESTING.md, "Fuzzing"). Exits non-zero on the first finding (crash, trap, leak,
+# Builds bcos-fuzz with libFuzzer + AddressSanitizer and runs fuzz targets from the committed seeds
+# (docs/TESTING.md, "Fuzzing"). Exits non-zero on the first finding (crash, trap, leak,
 # hang, allocation > 2 GB); the input that caused it is left in the work folder as <target>-crash-*,
 # <target>-timeout-*, <target>-oom-*. libFuzzer's timeout is wall-clock time, which a loaded machine (or `nice`)
 # stretches, so a hang is 10 s here; inputs slower than 1 s are logged and kept as <target>-slow-unit-* to be
@@ -21,10 +21,16 @@ options=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 [ ${#options[@]} -gt 0 ] || options=(-max_total_time=20)
 # The debug configuration (the release one builds BcosEngine with -Ounchecked) with -O: the optimiser keeps
-# Swift's overflow, bounds and unwrap checks, so traps are still found, and runs the targets 6-10 times faster.
-swift build --scratch-path .build-fuzz --product bcos-fuzz \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DBCOS_FUZZ -Xswiftc -O 2>&1 | grep -v "Cannot export local symbol" | tail -1
+# Swift's overflow, bounds and unwrap checks, so traps are still found, and runs the targets several times faster.
 work=${BCOS_FUZZ_WORK:-/tmp/bcos-fuzz}
+mkdir -p "$work"
+if ! swift build --scratch-path .build-fuzz --product bcos-fuzz \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -DBCOS_FUZZ -Xswiftc -O >"$work/build.log" 2>&1; then
+    grep -v "Cannot export local symbol" "$work/build.log" | tail -30
+    echo "fuzz: the build failed (log: $work/build.log)"
+    exit 1
+fi
+tail -1 "$work/build.log"
 for target in "${targets[@]}"; do
     dict=""
     case $target in
@@ -42,6 +48,6 @@ for target in "${targets[@]}"; do
         echo "fuzz $target: FINDING (log: $log)"
         exit 1
     fi
-    grep -E "DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$log" | tr -s ' \t\n' ' '
+    { grep -aE "DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true; } | tr -s ' \t\n' ' '
     echo
 done
