@@ -83,6 +83,9 @@ public struct NeuronView: Sendable {
     /// The signed contribution map in blue-white-red and its clip range.
     public var contributions: (rgb: [UInt8], range: Float) { Pictures.signedMap(explanation.contributions.data) }
 
+    /// The part of the image the neuron's receptive field covers (where its W(x) is nonzero).
+    public var field: Pictures.Region { Pictures.support(of: explanation.weights) }
+
     /// A neuron's panel tile: its colour explanation `[H, W, 3]` titled with its channel and activation.
     public static func tile(channel: Int, activation: Float, colour: [UInt8]) -> Pictures.Tile {
         Pictures.Tile(title: "ch \(channel) " + String(format: "%.3g", activation), rgb: colour)

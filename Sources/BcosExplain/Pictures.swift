@@ -1,7 +1,46 @@
+import BcosEngine
 import Foundation
 
 /// Exported pictures: signed maps (optionally over the image, with a colour bar) and labelled composite panels.
 public enum Pictures {
+    /// A pixel rectangle of an image.
+    public struct Region: Sendable, Equatable {
+        public var y: Int, x: Int, height: Int, width: Int
+
+        public init(y: Int, x: Int, height: Int, width: Int) {
+            self.y = y
+            self.x = x
+            self.height = height
+            self.width = width
+        }
+    }
+
+    /// The smallest rectangle holding every pixel where W(x) `[C, H, W]` is nonzero: the part of the image a neuron's
+    /// receptive field covers (convolutions with zero padding give exactly 0 outside it). The whole image if W is 0.
+    public static func support(of weights: Tensor) -> Region {
+        let c = weights.shape[0], h = weights.shape[1], w = weights.shape[2]
+        var y0 = h, y1 = -1, x0 = w, x1 = -1
+        for ch in 0..<c {
+            for y in 0..<h {
+                for x in 0..<w where weights.data[(ch * h + y) * w + x] != 0 {
+                    y0 = min(y0, y); y1 = max(y1, y); x0 = min(x0, x); x1 = max(x1, x)
+                }
+            }
+        }
+        guard y1 >= 0 else { return Region(y: 0, x: 0, height: h, width: w) }
+        return Region(y: y0, x: x0, height: y1 - y0 + 1, width: x1 - x0 + 1)
+    }
+
+    /// The pixels of `region` of an RGB image `[H, W, 3]` of width `w`, as `[region.height, region.width, 3]`.
+    public static func crop(_ rgb: [UInt8], width w: Int, to region: Region) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(region.height * region.width * 3)
+        for y in region.y..<(region.y + region.height) {
+            out += rgb[((y * w + region.x) * 3)..<((y * w + region.x + region.width) * 3)]
+        }
+        return out
+    }
+
     /// The integer nearest-neighbour factor that makes the longer side of an exported picture at least 256 px.
     public static func defaultUpscale(height h: Int, width w: Int) -> Int {
         let m = max(1, max(h, w))

@@ -1,11 +1,35 @@
 import BcosEngine
 import BcosExplain
+import BcosTestSupport
 import XCTest
 
 final class PicturesTests: XCTestCase {
     func pixel(_ c: Canvas, _ x: Int, _ y: Int) -> [UInt8] {
         let i = (y * c.width + x) * 3
         return Array(c.rgb[i..<(i + 3)])
+    }
+
+    /// A neuron's W(x) is nonzero exactly inside its receptive field: 3x3 for the first 3x3 conv, 5x5 after two,
+    /// cut at the border (zero padding).
+    func testSupportOfANeuronsExplanationIsItsReceptiveField() throws {
+        let cfg = ModelConfig(numClasses: 3, imageSize: [12, 10], widths: [4, 4, 6, 6, 6, 8, 8, 8], b: 2, maxOut: 2,
+                              scale: 0.3, logitTemperature: 1, logitBias: -0.69)
+        let model = try BcosModel.random(config: cfg, seed: 3)
+        let x = model.encode(TestSupport.random([1, 3, 12, 10], seed: 4))
+        for (layer, y, xx, want) in [("0", 5, 4, Pictures.Region(y: 4, x: 3, height: 3, width: 3)),
+                                     ("1", 5, 4, Pictures.Region(y: 3, x: 2, height: 5, width: 5)),
+                                     ("1", 0, 9, Pictures.Region(y: 0, x: 7, height: 3, width: 3))] {
+            let e = try model.explain(x, target: .neuron(layer: layer, channel: 1, position: .at(y: y, x: xx)))
+            XCTAssertEqual(Pictures.support(of: e.weights), want, "layer \(layer) at (\(y), \(xx))")
+        }
+        let all = try model.explain(x, target: .logit(0))
+        XCTAssertEqual(Pictures.support(of: all.weights), Pictures.Region(y: 0, x: 0, height: 12, width: 10))
+    }
+
+    func testCropTakesTheRegionsPixels() {
+        let rgb = (0..<(4 * 3 * 3)).map { UInt8($0) }  // 4 wide, 3 high
+        XCTAssertEqual(Pictures.crop(rgb, width: 4, to: Pictures.Region(y: 1, x: 2, height: 2, width: 2)),
+                       [18, 19, 20, 21, 22, 23, 30, 31, 32, 33, 34, 35])
     }
 
     func testOverlayKeepsTheGreyImageWhereTheMapIsZeroAndThePureColourAtTheClip() {

@@ -172,6 +172,19 @@ final class StateTests: XCTestCase {
     }
 
     /// ImageNet-size images (224 or 299 px) shrink to thumbnails that fit several to a screen at every size.
+    func testCTogglesNeuronTilesBetweenColourAndContributions() {
+        var s = state()
+        _ = reduce(&s, .key(.enter))
+        _ = reduce(&s, .key(.char("n")))
+        XCTAssertEqual(s.screen, .neurons)
+        XCTAssertEqual(s.neuronTiles, .colour)
+        _ = reduce(&s, .key(.char("c")))
+        XCTAssertEqual(s.neuronTiles, .contributions)
+        XCTAssertTrue(s.status.contains("contribution"), s.status)
+        _ = reduce(&s, .key(.char("c")))
+        XCTAssertEqual(s.neuronTiles, .colour)
+    }
+
     func testLargeImagesShrinkToFit() {
         for (w, h) in [(80, 24), (120, 40), (200, 60)] {
             for size in [28, 32, 224, 299] {

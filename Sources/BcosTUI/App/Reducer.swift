@@ -332,6 +332,9 @@ private func neuronsKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         s.neuronCursor = min(max(0, (s.neurons?.neurons.count ?? 1) - 1), s.neuronCursor + 1)
     case .char("L"), .char("/"):
         s.overlay = .layers(selection: max(0, s.layerIndex), query: "")
+    case .char("c"):
+        s.neuronTiles = s.neuronTiles == .colour ? .contributions : .colour
+        s.status = s.neuronTiles == .colour ? "neurons: colour explanations" : "neurons: contribution maps"
     case .pageUp, .pageDown:
         let list = s.visible
         guard !list.isEmpty else { return [] }

@@ -1,4 +1,5 @@
 import BcosEngine
+import BcosExplain
 
 /// One model the explorer can switch to.
 public struct ModelEntry: Sendable, Equatable {
@@ -87,7 +88,16 @@ public struct NeuronResult: Sendable {
     public var x: Int
     /// Its colour explanation, RGB bytes `[H, W, 3]` at the input size.
     public var colour: [UInt8]
+    /// Its signed contribution map in blue-white-red, `[H, W, 3]`.
+    public var contributions: [UInt8]
+    /// The part of the image its receptive field covers; tiles are zoomed to it.
+    public var field: Pictures.Region
     public var completenessError: Double
+}
+
+/// What the neurons view draws for each neuron.
+public enum NeuronTiles: Sendable {
+    case colour, contributions
 }
 
 public struct NeuronsResult: Sendable {
@@ -172,6 +182,8 @@ public struct AppState: Sendable {
     }
     public var layerIndex = 0
     public var neuronCursor = 0
+    /// Colour explanations or contribution maps in the neurons view (`c` toggles).
+    public var neuronTiles = NeuronTiles.colour
     public var neurons: NeuronsResult?
     public var status = ""
     public var quit = false

@@ -171,7 +171,8 @@ public final class Worker: @unchecked Sendable {
         do {
             let results = try NeuronView.top(count, of: name, model: model, input: input(image..<image + 1, model)).map {
                 NeuronResult(channel: $0.neuron.channel, activation: $0.neuron.activation, y: $0.neuron.y, x: $0.neuron.x,
-                             colour: $0.colour, completenessError: $0.explanation.completenessError)
+                             colour: $0.colour, contributions: $0.contributions.rgb, field: $0.field,
+                             completenessError: $0.explanation.completenessError)
             }
             if isStale(ticket: ticket, generation: generation) { return }
             inbox.post(.neuronsReady(NeuronsResult(image: image, modelGeneration: generation, layer: layer, neurons: results,

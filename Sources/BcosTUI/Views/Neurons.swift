@@ -1,3 +1,5 @@
+import BcosExplain
+
 /// A layer list and the layer's most active neurons for the current image, each drawn as its explanation.
 func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
     let listW = min(30, max(20, s.width / 4))
@@ -32,32 +34,44 @@ func renderNeurons(_ s: AppState, gallery: Gallery, into b: inout CellBuffer) {
         return
     }
     let layerName = s.layers.indices.contains(r.layer) ? s.layers[r.layer].name : "?"
-    b.put("layer \(layerName): top \(r.neurons.count) channels by max activation", x: x0 + 18, y: 1, fg: Theme.accent,
-          bold: true, maxWidth: areaW - 18)
+    // Tiles show each neuron's receptive field, not the whole image: a deep neuron's explanation covers only
+    // that part, which at full-image scale would be a few pixels in a black tile.
+    let fieldW = r.neurons.map(\.field.width).max() ?? r.width, fieldH = r.neurons.map(\.field.height).max() ?? r.height
+    let zoomed = fieldW < r.width || fieldH < r.height
+    let what = s.neuronTiles == .colour ? "colour explanations" : "contribution maps"
+    b.put("layer \(layerName): top \(r.neurons.count) channels by max activation · \(what)"
+          + (zoomed ? ", zoomed to the receptive field (\(fieldW)x\(fieldH) px)" : ""),
+          x: x0 + 18, y: 1, fg: Theme.accent, bold: true, maxWidth: areaW - 18)
     if let sel = r.neurons.indices.contains(s.neuronCursor) ? r.neurons[s.neuronCursor] : nil {
         b.put(String(format: "channel %d  activation %.4g at (%d, %d)  completeness error %.1e", sel.channel,
                      sel.activation, sel.y, sel.x, sel.completenessError), x: x0 + 18, y: 2, maxWidth: areaW - 18)
     }
-    // Thumbnails of every neuron's explanation, the selected one enlarged at the right.
-    let bigScale = panelLayout(count: 1, w: r.width, h: r.height, cols: max(12, areaW / 3), rows: s.height - 8).scale
-    let bigW = panelCols(r.width, scale: bigScale) + 2
+    /// A neuron's tile picture: its colour explanation or contribution map, cropped to its receptive field.
+    func picture(_ n: NeuronResult) -> (rgb: [UInt8], width: Int, height: Int) {
+        let rgb = s.neuronTiles == .colour ? n.colour : n.contributions
+        return (Pictures.crop(rgb, width: r.width, to: n.field), n.field.width, n.field.height)
+    }
+    // Thumbnails of every neuron, the selected one enlarged at the right.
+    let bigScale = panelLayout(count: 1, w: fieldW, h: fieldH, cols: max(12, areaW / 3), rows: s.height - 8).scale
+    let bigW = panelCols(fieldW, scale: bigScale) + 2
     let gridW = max(12, areaW - bigW - 1)
-    let thumbScale = panelLayout(count: 1, w: r.width, h: r.height, cols: 14, rows: 8).scale
-    let tw = max(panelCols(r.width, scale: thumbScale), 10) + 1, th = panelRows(r.height, scale: thumbScale) + 2
+    let thumbScale = panelLayout(count: 1, w: fieldW, h: fieldH, cols: 14, rows: 8).scale
+    let tw = max(panelCols(fieldW, scale: thumbScale), 10) + 1, th = panelRows(fieldH, scale: thumbScale) + 2
     let perRow = max(1, gridW / tw)
     let gridTop = 3 + panelRows(s.imageHeight, scale: imageScale)
     for (i, n) in r.neurons.enumerated() {
         let x = x0 + (i % perRow) * tw, y = gridTop + (i / perRow) * th
         guard y + th <= s.height - 2 else { break }
-        let tpw = panelCols(r.width, scale: thumbScale), tph = max(1, Int((Double(r.height) * thumbScale).rounded()))
-        b.drawImage(resample(n.colour, width: r.width, height: r.height, toWidth: tpw, toHeight: tph),
+        let p = picture(n)
+        let tpw = panelCols(p.width, scale: thumbScale), tph = max(1, Int((Double(p.height) * thumbScale).rounded()))
+        b.drawImage(resample(p.rgb, width: p.width, height: p.height, toWidth: tpw, toHeight: tph),
                     width: tpw, height: tph, x: x, y: y)
         b.put(String(format: "%d:%.3g", n.channel, n.activation).padding(toLength: tw - 1, withPad: " ", startingAt: 0),
               x: x, y: y + th - 1, fg: i == s.neuronCursor ? nil : Theme.muted, reverse: i == s.neuronCursor, maxWidth: tw - 1)
     }
     if r.neurons.indices.contains(s.neuronCursor) {
-        let n = r.neurons[s.neuronCursor]
-        panel(n.colour, width: r.width, height: r.height, scale: bigScale, title: "channel \(n.channel)",
+        let n = r.neurons[s.neuronCursor], p = picture(n)
+        panel(p.rgb, width: p.width, height: p.height, scale: bigScale, title: "channel \(n.channel)",
               x: s.width - bigW, y: gridTop, into: &b)
     }
 }

@@ -15,6 +15,7 @@ func renderHelp(_ s: AppState, into b: inout CellBuffer) {
         "  n  neurons     e  export PNGs (+ composite panel)",
         "neurons",
         "  ↑ ↓  layer     /  find a layer     ← →  neuron     e  export",
+        "  c  tiles: colour explanation / contribution map (zoomed to the receptive field)",
         "  PgUp PgDn  previous / next image",
         "",
         "press any key",

@@ -76,7 +76,7 @@ func renderFooter(_ s: AppState, into b: inout CellBuffer) {
     switch s.screen {
     case .browser: hints = "←↑↓→ move  ⏎ inspect  / class  p predicted  x wrong  a all  s sort  : jump  m model  ? help  q quit"
     case .inspect: hints = "←→ image  ↑↓ class  t top  o/p compare methods  n neurons  e export  Esc back  ? help"
-    case .neurons: hints = "↑↓ layer  / find layer  ←→ neuron  PgUp/PgDn image  e export  Esc back  ? help"
+    case .neurons: hints = "↑↓ layer  / find layer  ←→ neuron  c colour/contributions  PgUp/PgDn image  e export  Esc back  ? help"
     }
     var status = s.status
     switch s.overlay {
