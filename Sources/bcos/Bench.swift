@@ -170,7 +170,7 @@ struct Bench: ParsableCommand {
         var rng = SplitMix64(seed: 5)
         let x = m.encode(Tensor(shape: [1, cfg.imageChannels, h, w],
                                 data: (0..<(cfg.imageChannels * h * w)).map { _ in rng.nextFloat() }))
-        let target = m.logits(x).data.indices.max { m.logits(x).data[$0] < m.logits(x).data[$1] } ?? 0
+        let target = m.logits(x).argmaxRows()[0]
         print("bcos bench --methods: \(name), \(w)x\(h), \(Benchmark.threadsDescription)")
         print("method       network work                          seconds per explanation")
         let work = ["bcos": "1 forward + 1 explanation backward", "grad": "1 forward + 1 backward",
