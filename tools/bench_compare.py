@@ -27,27 +27,25 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
 
 # (label, bcos key, torch key, unit, higher is better); times are medians, "fastest" rows the least disturbed run.
-CIFAR_ROWS = [
-    ("explain one 32x32 image (PyTorch weights frozen)", "explain_ms", "explain_frozen_ms", "ms", False),
-    ("  fastest run", "explain_best_ms", "explain_frozen_best_ms", "ms", False),
-    ("explain one 32x32 image (PyTorch as called)", "explain_ms", "explain_as_called_ms", "ms", False),
-    ("  fastest run", "explain_best_ms", "explain_as_called_best_ms", "ms", False),
-    ("forward, batch {batch}", "forward_img_s", "forward_img_s", "img/s", True),
-    ("  fastest run", "forward_best_img_s", "forward_best_img_s", "img/s", True),
+def explain_forward_rows(size):
+    return [
+        (f"explain one {size}x{size} image (PyTorch weights frozen)", "explain_ms", "explain_frozen_ms", "ms", False),
+        ("  fastest run", "explain_best_ms", "explain_frozen_best_ms", "ms", False),
+        (f"explain one {size}x{size} image (PyTorch as called)", "explain_ms", "explain_as_called_ms", "ms", False),
+        ("  fastest run", "explain_best_ms", "explain_as_called_best_ms", "ms", False),
+        ("forward, batch {batch}", "forward_img_s", "forward_img_s", "img/s", True),
+        ("  fastest run", "forward_best_img_s", "forward_best_img_s", "img/s", True),
+    ]
+
+
+EXPLAIN_RSS = ("peak RSS after explaining (frozen)", "explain_peak_rss_mib", "explain_frozen_peak_rss_mib", "MiB", False)
+CIFAR_ROWS = explain_forward_rows(32) + [
     ("training step, batch {batch}", "train_img_s", "train_img_s", "img/s", True),
     ("  fastest run", "train_best_img_s", "train_best_img_s", "img/s", True),
-    ("peak RSS after explaining (frozen)", "explain_peak_rss_mib", "explain_frozen_peak_rss_mib", "MiB", False),
+    EXPLAIN_RSS,
     ("peak RSS after training", "train_peak_rss_mib", "train_peak_rss_mib", "MiB", False),
 ]
-ZOO_ROWS = [
-    ("explain one 224x224 image (PyTorch weights frozen)", "explain_ms", "explain_frozen_ms", "ms", False),
-    ("  fastest run", "explain_best_ms", "explain_frozen_best_ms", "ms", False),
-    ("explain one 224x224 image (PyTorch as called)", "explain_ms", "explain_as_called_ms", "ms", False),
-    ("  fastest run", "explain_best_ms", "explain_as_called_best_ms", "ms", False),
-    ("forward, batch {batch}", "forward_img_s", "forward_img_s", "img/s", True),
-    ("  fastest run", "forward_best_img_s", "forward_best_img_s", "img/s", True),
-    ("peak RSS after explaining (frozen)", "explain_peak_rss_mib", "explain_frozen_peak_rss_mib", "MiB", False),
-]
+ZOO_ROWS = explain_forward_rows(224) + [EXPLAIN_RSS]
 
 
 def run_json(cmd):
