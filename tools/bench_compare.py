@@ -7,7 +7,7 @@ the full-width v1 CIFAR-10 net, tools/bench_torch_zoo.py for each --arch), A B A
 average before and after each pair is printed next to it, because the machine may be shared.
 
     swift build -c release
-    /work/venv/bin/python tools/bench_compare.py --v1 /tmp/bcos-v1 [--arch resnet50 --arch densenet121 ...]
+    ~/bcos-venv/bin/python tools/bench_compare.py --v1 /tmp/bcos-v1 [--arch resnet50 --arch densenet121 ...]
 
 PyTorch's explanation is timed twice: with the weights frozen (`requires_grad_(False)`), the fair anchor, since
 bcos never computes weight gradients; and as users call it (weights requiring grad, as `model.explain` leaves

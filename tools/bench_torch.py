@@ -12,7 +12,7 @@ one random 32x32 image, batch 64, same number of threads, the same repetition co
 - training throughput at --batch: zero_grad, forward, BCE with logits on one-hot targets, backward, Adam step.
 - peak resident memory after the frozen explanation, after the as-called one and at the end (after training).
 
-    /work/venv/bin/python tools/bench_torch.py --v1 /tmp/bcos-v1 [--threads 2] [--repeats 10] [--json]
+    ~/bcos-venv/bin/python tools/bench_torch.py --v1 /tmp/bcos-v1 [--threads 2] [--repeats 10] [--json]
 """
 import argparse
 import json

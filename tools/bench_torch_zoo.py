@@ -10,7 +10,7 @@ weights, batch-norm statistics calibrated the same way, one random 224x224 image
 - forward throughput at --batch under `torch.inference_mode()`.
 - peak resident memory after each explanation.
 
-    /work/venv/bin/python tools/bench_torch_zoo.py --arch resnet50 [--threads 2] [--repeats 10] [--json]
+    ~/bcos-venv/bin/python tools/bench_torch_zoo.py --arch resnet50 [--threads 2] [--repeats 10] [--json]
 """
 import argparse
 import os
