@@ -247,6 +247,16 @@ public struct BcosModel: Sendable {
         network.nodes.indices.filter { if case .bcosConv = network.nodes[$0].op { return true } else { return false } }
     }
 
+    /// For every node, the paper's running index of its B-cos layer (1 for the first; "L87"), nil for other nodes.
+    public var paperIndices: [Int?] {
+        var next = 0
+        return network.nodes.map { node in
+            guard case .bcosConv = node.op else { return nil }
+            next += 1
+            return next
+        }
+    }
+
     /// `N` from "layer N", "layerN" or "LN" (the paper's running index of B-cos layers), else nil.
     static func paperIndex(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces)

@@ -37,10 +37,11 @@ struct Info: ParsableCommand {
         }
         let shapes = m.network.shapes(input: [1, m.config.inputChannels, hw[0], hw[1]])
         let nodes = m.network.nodes
+        let paper = m.paperIndices
         if json {
             let layers: [[String: Any]] = nodes.indices.map { i in
                 ["index": i, "name": nodes[i].name, "kind": nodes[i].op.kind, "output_shape": shapes[i],
-                 "paper_index": m.convNodes.firstIndex(of: i).map { ($0 + 1) as Any } ?? NSNull()]
+                 "paper_index": paper[i].map { $0 as Any } ?? NSNull()]
             }
             try CLI.printJSON([
                 "model": model, "arch": m.config.arch, "parameters": m.network.parameterCount,
@@ -58,13 +59,12 @@ struct Info: ParsableCommand {
         print("logit       x / \(m.config.logitTemperature) + \(m.config.logitBias)")
         print("")
         // Node number (#N), the paper's running index of B-cos layers (LN), name, shape.
-        let convs = m.convNodes
         let nameWidth = max(9, nodes.map(\.name.count).max() ?? 0)
         print("    #     L  \("layer".rightPad(nameWidth)) output shape         op")
         for i in nodes.indices {
-            let idx = String(i).leftPad(5), paper = convs.firstIndex(of: i).map { "L\($0 + 1)" } ?? ""
+            let idx = String(i).leftPad(5), label = paper[i].map { "L\($0)" } ?? ""
             let name = nodes[i].name.rightPad(nameWidth), shape = CLI.format(shapes[i]).rightPad(20)
-            print("\(idx) \(paper.leftPad(5))  \(name) \(shape) \(nodes[i].op.kind)")
+            print("\(idx) \(label.leftPad(5))  \(name) \(shape) \(nodes[i].op.kind)")
         }
         print("")
         print("config      \(m.config.json())")

@@ -93,5 +93,11 @@ final class ZooTests: XCTestCase {
         XCTAssertEqual(try m.nodeIndex("layer87"), convs[86])
         XCTAssertEqual(try m.nodeIndex("features.conv0"), convs[0])
         XCTAssertThrowsError(try m.nodeIndex("L122")) { XCTAssertTrue("\($0)".contains("1...121")) }
+        // The per-node labels `bcos info` and the explorer show agree with the names `--layer` takes.
+        let paper = m.paperIndices
+        XCTAssertEqual(paper.count, m.network.nodes.count)
+        XCTAssertEqual(paper[convs[86]], 87)
+        XCTAssertEqual(paper.compactMap { $0 }, Array(1...121))
+        for (n, node) in convs.enumerated() { XCTAssertEqual(try m.nodeIndex("L\(paper[node]!)"), node, "layer \(n + 1)") }
     }
 }

@@ -110,9 +110,9 @@ public final class Worker: @unchecked Sendable {
         cacheOrder = []
         lock.unlock()
         let shapes = model.network.shapes(input: [1, model.config.inputChannels, dataset.height, dataset.width])
-        let convs = model.convNodes
+        let paper = model.paperIndices
         let layers = model.network.nodes.indices.dropFirst().map {
-            Layer(name: model.network.nodes[$0].name, shape: shapes[$0], paperIndex: convs.firstIndex(of: $0).map { $0 + 1 })
+            Layer(name: model.network.nodes[$0].name, shape: shapes[$0], paperIndex: paper[$0])
         }
         inbox.post(.modelReady(generation: generation, layers: layers))
         // Predict everything in batches, newest model only.
